@@ -1071,6 +1071,59 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
+    describe('hostile input', () => {
+      it('a signal that is not an AbortSignal is a TypeError and leaves no waiter behind', async () => {
+        const q = await create();
+        const fake = { aborted: false } as unknown as AbortSignal;
+        await expect(q.get({ signal: fake })).rejects.toThrow(TypeError);
+        expect(q.putNowait(msg('a'))).toBe(true);
+        expect(q.size).toBe(1);
+        expect(stats(q)).toEqual({ ...ZERO_STATS, enqueued: 1 });
+      });
+
+      it('options are read once: a getter cannot swap the validated timeout', async () => {
+        const q = await create();
+        let reads = 0;
+        const options = {
+          get timeout() {
+            reads++;
+            return reads === 1 ? SHORT : -1;
+          },
+        };
+        await expect(q.get(options)).rejects.toBeInstanceOf(QueueTimeoutError);
+        expect(reads).toBe(1);
+      });
+
+      it('a thenable message is a TypeError (a promise cannot resolve to it)', async () => {
+        const q = await create();
+        const thenable = { ...msg('t'), then() {} } as Msg;
+        await expect(q.put(thenable)).rejects.toThrow(TypeError);
+        expect(() => q.putNowait(thenable)).toThrow(TypeError);
+        expect(q.size).toBe(0);
+      });
+
+      it('a blocked putMany keeps its own copy of the batch', async () => {
+        const q = await filled({ maxSize: 1 }, msg('x'));
+        const batch = [msg('a'), msg('b')];
+        const done = q.putMany(batch);
+        batch.push(msg('late'));
+        batch[0] = msg('swapped');
+        expect(ids(await q.getMany(1))).toEqual(['x']);
+        expect(ids(await q.getMany(1))).toEqual(['a']);
+        expect(ids(await q.getMany(1))).toEqual(['b']);
+        await done;
+        expect(q.size).toBe(0);
+      });
+
+      it('onDrop closing the queue during a putMany leaves nothing in the closed queue', async () => {
+        const q = await create({ maxSize: 1, backpressure: DROP_OLDEST, onDrop: () => void q.close() });
+        await q.putMany([msg('a'), msg('b'), msg('c')]).catch(() => {});
+        await settle(q).catch(() => {});
+        expect(q.closed).toBe(true);
+        expect(q.size).toBe(0);
+      });
+    });
+
     describe('bugs seen in other queue libraries, which this one must not have', () => {
       it('DROP_OLDEST does not evict the most urgent message when an older one is queued', async () => {
         const dropped: Msg[] = [];

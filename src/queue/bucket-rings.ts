@@ -2,9 +2,12 @@
  * The storage behind MessageQueue: 256 FIFO rings, one per priority, and an occupancy
  * bitmap that finds the most urgent non-empty ring in O(1).
  *
- * Every entry carries its insertion sequence number so DROP_OLDEST can find the message
- * that has waited longest: within one ring the head is always the oldest, so the oldest
- * overall is the smallest head sequence among the non-empty rings (at most 256 compares).
+ * Every entry carries its insertion sequence number. For DROP_OLDEST an age index records
+ * (priority, sequence) of every insertion in order; an entry is stale once its message has
+ * left, which is exactly when its sequence is below its ring's head sequence (rings only
+ * lose entries at the head). The oldest live entry is found by skipping stale ones from the
+ * front, and the index is compacted when stale entries outnumber live ones: O(1) amortized,
+ * with no cost to gets.
  *
  * Memory is proportional to what is queued: a ring starts empty, doubles when full and is
  * reset to nothing when a large one drains, so 256 priorities never cost 256 × maxSize.
@@ -64,6 +67,77 @@ class Ring<T> {
   }
 }
 
+/** Insertion order of (priority, sequence) pairs, for DROP_OLDEST. A growable ring. */
+class AgeIndex {
+  priorities = new Uint8Array(FIRST_CAPACITY);
+  seqs = new Float64Array(FIRST_CAPACITY);
+  head = 0;
+  length = 0;
+
+  push(priority: number, seq: number): void {
+    if (this.length === this.seqs.length) this.resize(this.seqs.length * 2);
+    const i = (this.head + this.length) & (this.seqs.length - 1);
+    this.priorities[i] = priority;
+    this.seqs[i] = seq;
+    this.length++;
+  }
+
+  /** Takes the oldest entry; the caller checks `length > 0`. Returns its index into the arrays. */
+  shift(): number {
+    const i = this.head;
+    this.head = (i + 1) & (this.seqs.length - 1);
+    this.length--;
+    return i;
+  }
+
+  /** Keeps only the entries for which `live` holds, in order, in arrays sized to fit. */
+  compact(live: (priority: number, seq: number) => boolean): void {
+    const mask = this.seqs.length - 1;
+    let kept = 0;
+    for (let k = 0; k < this.length; k++) {
+      const i = (this.head + k) & mask;
+      if (live(this.priorities[i], this.seqs[i])) kept++;
+    }
+    let capacity = FIRST_CAPACITY;
+    while (capacity < kept * 2) capacity *= 2;
+    const priorities = new Uint8Array(capacity);
+    const seqs = new Float64Array(capacity);
+    let n = 0;
+    for (let k = 0; k < this.length; k++) {
+      const i = (this.head + k) & mask;
+      if (live(this.priorities[i], this.seqs[i])) {
+        priorities[n] = this.priorities[i];
+        seqs[n++] = this.seqs[i];
+      }
+    }
+    this.priorities = priorities;
+    this.seqs = seqs;
+    this.head = 0;
+    this.length = kept;
+  }
+
+  clear(): void {
+    this.priorities = new Uint8Array(FIRST_CAPACITY);
+    this.seqs = new Float64Array(FIRST_CAPACITY);
+    this.head = 0;
+    this.length = 0;
+  }
+
+  private resize(capacity: number): void {
+    const priorities = new Uint8Array(capacity);
+    const seqs = new Float64Array(capacity);
+    const mask = this.seqs.length - 1;
+    for (let k = 0; k < this.length; k++) {
+      const i = (this.head + k) & mask;
+      priorities[k] = this.priorities[i];
+      seqs[k] = this.seqs[i];
+    }
+    this.priorities = priorities;
+    this.seqs = seqs;
+    this.head = 0;
+  }
+}
+
 export class BucketRings<T> {
   /** Number of entries in all rings. */
   size = 0;
@@ -73,6 +147,12 @@ export class BucketRings<T> {
   /** The highest non-empty priority, or -1: kept so the common get needs no bitmap scan. */
   private top = -1;
   private nextSeq = 0;
+  /** Present only when the owner needs `shiftOldest` (DROP_OLDEST). */
+  private readonly age: AgeIndex | undefined;
+
+  constructor(options: { trackAge?: boolean } = {}) {
+    this.age = options.trackAge ? new AgeIndex() : undefined;
+  }
 
   /** Appends to the ring of `priority` (an integer 0..255, already checked). */
   push(priority: number, item: T): void {
@@ -81,9 +161,20 @@ export class BucketRings<T> {
       this.occupied[priority >>> 5] |= 1 << (priority & 31);
       if (priority > this.top) this.top = priority;
     }
-    ring.push(item, this.nextSeq++);
+    const seq = this.nextSeq++;
+    ring.push(item, seq);
     this.size++;
+    if (this.age !== undefined) {
+      this.age.push(priority, seq);
+      if (this.age.length > 2 * this.size + 64) this.age.compact(this.isLive);
+    }
   }
+
+  /** Whether the entry (priority, seq) is still queued: rings lose entries only at the head. */
+  private readonly isLive = (priority: number, seq: number): boolean => {
+    const ring = this.rings[priority];
+    return ring.length !== 0 && seq >= ring.seqs[ring.head];
+  };
 
   /** The head of the most urgent ring, without removing it. */
   peek(): T | undefined {
@@ -95,24 +186,19 @@ export class BucketRings<T> {
     return this.shiftFrom(this.top);
   }
 
-  /** Removes and returns the entry with the smallest insertion sequence. The caller checks `size > 0`. */
+  /**
+   * Removes and returns the entry with the smallest insertion sequence. The caller checks
+   * `size > 0`; the rings were built with `trackAge`.
+   */
   shiftOldest(): T {
-    let oldest = -1;
-    let oldestSeq = Infinity;
-    for (let w = 0; w < this.occupied.length; w++) {
-      let bits = this.occupied[w];
-      while (bits !== 0) {
-        const b = 31 - Math.clz32(bits);
-        bits &= ~(1 << b);
-        const ring = this.rings[(w << 5) | b];
-        const seq = ring.seqs[ring.head];
-        if (seq < oldestSeq) {
-          oldestSeq = seq;
-          oldest = (w << 5) | b;
-        }
-      }
+    const age = this.age!;
+    for (;;) {
+      const i = age.shift();
+      const priority = age.priorities[i];
+      const ring = this.rings[priority];
+      // The oldest live entry is the head of its ring; anything older in the index has left.
+      if (ring.length !== 0 && ring.seqs[ring.head] === age.seqs[i]) return this.shiftFrom(priority);
     }
-    return this.shiftFrom(oldest);
   }
 
   /** Removes everything; returns how many entries there were. */
@@ -120,6 +206,7 @@ export class BucketRings<T> {
     const removed = this.size;
     for (const ring of this.rings) if (ring.items.length !== 0) ring.reset();
     this.occupied.fill(0);
+    this.age?.clear();
     this.top = -1;
     this.size = 0;
     return removed;

@@ -3,7 +3,7 @@ import { BackpressureStrategy, type Queue, type QueueOptions, type QueueStats, t
 import { QueueClosedError, QueueFullError, QueueTimeoutError } from './errors.js';
 import { priorityOf } from './message.js';
 import type { Message } from './message.js';
-import { WaitList, checkWaitOptions } from './waiters.js';
+import { WaitList, readWait, type Wait } from './waiters.js';
 
 /** A waiting get (`max` 0) or getMany (`max` ≥ 1). */
 interface GetRequest {
@@ -14,6 +14,8 @@ interface PutRequest<T> {
   messages: readonly T[];
   priorities: ArrayLike<number>;
   index: number;
+  /** Messages of the same putMany that went in before it had to wait. */
+  before: number;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -66,7 +68,7 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
   readonly maxSize: number;
   readonly backpressure: BackpressureStrategy;
   private readonly onDrop: ((message: T) => void) | undefined;
-  private readonly rings = new BucketRings<T>();
+  private readonly rings: BucketRings<T>;
   private readonly getters = new WaitList<T | T[], GetRequest>();
   private readonly putters = new WaitList<void, PutRequest<T>>();
   private isClosed = false;
@@ -81,6 +83,7 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
     this.maxSize = maxSize;
     this.backpressure = backpressure;
     this.onDrop = onDrop;
+    this.rings = new BucketRings<T>({ trackAge: backpressure === BackpressureStrategy.DROP_OLDEST });
   }
 
   get size(): number {
@@ -109,7 +112,7 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
         this.rejected++;
         return false;
       }
-      this.insertDroppingOldest(priority, message);
+      this.notifyDrop(this.insertDroppingOldest(priority, message));
       return true;
     }
     this.insert(priority, message);
@@ -121,13 +124,13 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
     try {
       if (this.isClosed) throw new QueueClosedError();
       const priority = priorityOf(message);
-      const aborted = checkWaitOptions(options);
-      if (aborted !== undefined) return Promise.reject(aborted.reason);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       if (this.rings.size < this.maxSize) {
         this.insert(priority, message);
         return RESOLVED;
       }
-      return this.putWhenFull([message], [priority], options);
+      return this.putWhenFull(message, priority, wait);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -140,15 +143,17 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
       if (!Array.isArray(messages)) throw new TypeError('putMany expects an array of messages');
       const priorities = new Uint8Array(messages.length);
       for (let i = 0; i < messages.length; i++) priorities[i] = priorityOf(messages[i]);
-      const aborted = checkWaitOptions(options);
-      if (aborted !== undefined) return Promise.reject(aborted.reason);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       if (this.backpressure === BackpressureStrategy.REJECT && this.rings.size + messages.length > this.maxSize) {
         this.rejected += messages.length;
         throw new QueueFullError(`queue has room for ${this.maxSize - this.rings.size}, putMany brought ${messages.length}`);
       }
-      const request: PutRequest<T> = { messages, priorities, index: 0 };
+      const request: PutRequest<T> = { messages, priorities, index: 0, before: 0 };
       if (this.fill(request)) return RESOLVED;
-      return this.block(request, options);
+      // Keep the rest of the batch, not the caller's array, which the caller may change while we wait.
+      const rest = messages.slice(request.index);
+      return this.block({ messages: rest, priorities: priorities.subarray(request.index), index: 0, before: request.index }, wait);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -165,10 +170,10 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
   get(options?: WaitOptions): Promise<T> {
     try {
       if (this.isClosed) throw new QueueClosedError();
-      const aborted = checkWaitOptions(options);
-      if (aborted !== undefined) return Promise.reject(aborted.reason);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       if (this.rings.size > 0) return Promise.resolve(this.take());
-      return this.waitForMessages(0, options) as Promise<T>;
+      return this.waitForMessages(0, wait) as Promise<T>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -179,10 +184,10 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
     try {
       if (this.isClosed) throw new QueueClosedError();
       checkMax(max);
-      const aborted = checkWaitOptions(options);
-      if (aborted !== undefined) return Promise.reject(aborted.reason);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       if (this.rings.size > 0) return Promise.resolve(this.takeMany(max));
-      return this.waitForMessages(max, options) as Promise<T[]>;
+      return this.waitForMessages(max, wait) as Promise<T[]>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -223,10 +228,15 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
     if (this.getters.length !== 0) this.serveGetters();
   }
 
-  private insertDroppingOldest(priority: number, message: T): void {
+  /** Evicts the longest-queued message to make room; returns it for `notifyDrop` once the call is done. */
+  private insertDroppingOldest(priority: number, message: T): T {
     const evicted = this.rings.shiftOldest();
     this.dropped++;
     this.insert(priority, message);
+    return evicted;
+  }
+
+  private notifyDrop(evicted: T): void {
     if (this.onDrop !== undefined) notify(this.onDrop, evicted);
   }
 
@@ -256,16 +266,16 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
     }
   }
 
-  private putWhenFull(messages: T[], priorities: number[], options: WaitOptions | undefined): Promise<void> {
+  private putWhenFull(message: T, priority: number, wait: Wait | undefined): Promise<void> {
     if (this.backpressure === BackpressureStrategy.DROP_OLDEST) {
-      this.insertDroppingOldest(priorities[0], messages[0]);
+      this.notifyDrop(this.insertDroppingOldest(priority, message));
       return RESOLVED;
     }
     if (this.backpressure === BackpressureStrategy.REJECT) {
       this.rejected++;
       return Promise.reject(new QueueFullError());
     }
-    return this.block({ messages, priorities, index: 0 }, options);
+    return this.block({ messages: [message], priorities: [priority], index: 0, before: 0 }, wait);
   }
 
   /**
@@ -275,34 +285,36 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
   private fill(request: PutRequest<T>): boolean {
     const { messages, priorities } = request;
     const dropping = this.backpressure === BackpressureStrategy.DROP_OLDEST;
+    let evicted: T[] | undefined;
     while (request.index < messages.length) {
       const i = request.index;
       if (this.rings.size < this.maxSize) this.insert(priorities[i], messages[i]);
-      else if (dropping) this.insertDroppingOldest(priorities[i], messages[i]);
+      else if (dropping) (evicted ??= []).push(this.insertDroppingOldest(priorities[i], messages[i]));
       else return false;
       request.index = i + 1;
     }
+    // onDrop runs once the whole batch is in, so it sees the queue's final state.
+    if (evicted !== undefined) for (const m of evicted) this.notifyDrop(m);
     return true;
   }
 
-  private block(request: PutRequest<T>, options: WaitOptions | undefined): Promise<void> {
-    if (options?.timeout === 0) {
+  private block(request: PutRequest<T>, wait: Wait | undefined): Promise<void> {
+    if (wait?.timeout === 0) {
       this.timedOut++;
       return Promise.reject(this.fullError(request));
     }
-    return this.putters.wait(request, options, (waiter) => {
+    return this.putters.wait(request, wait, (waiter) => {
       this.timedOut++;
       return this.fullError(waiter.data);
     }).promise;
   }
 
   private fullError(request: PutRequest<T>): QueueFullError {
-    return request.messages.length === 1
+    const accepted = request.before + request.index;
+    const total = request.before + request.messages.length;
+    return total === 1
       ? new QueueFullError('queue is full: put timed out')
-      : new QueueFullError(
-          `queue is full: putMany timed out after ${request.index} of ${request.messages.length} messages`,
-          request.index,
-        );
+      : new QueueFullError(`queue is full: putMany timed out after ${accepted} of ${total} messages`, accepted);
   }
 
   /** Lets blocked putters in, oldest first, while there is room. */
@@ -314,14 +326,14 @@ export class MessageQueue<T extends object = Message> implements Queue<T> {
     }
   }
 
-  private waitForMessages(max: number, options: WaitOptions | undefined): Promise<T | T[]> {
-    if (options?.timeout === 0) {
+  private waitForMessages(max: number, wait: Wait | undefined): Promise<T | T[]> {
+    if (wait?.timeout === 0) {
       this.timedOut++;
       return Promise.reject(new QueueTimeoutError());
     }
-    return this.getters.wait({ max }, options, (): QueueTimeoutError => {
+    return this.getters.wait({ max }, wait, (): QueueTimeoutError => {
       this.timedOut++;
-      return new QueueTimeoutError(`no message arrived within ${options?.timeout} ms`);
+      return new QueueTimeoutError(`no message arrived within ${wait?.timeout} ms`);
     }).promise;
   }
 }

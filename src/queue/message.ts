@@ -21,6 +21,10 @@ export function priorityOf(message: unknown): number {
   if (typeof message !== 'object' || message === null) {
     throw new TypeError(`a message must be an object, got ${message === null ? 'null' : typeof message}`);
   }
+  // A promise cannot resolve to a thenable (it would adopt it), so `get` could never return one.
+  if (typeof (message as { then?: unknown }).then === 'function') {
+    throw new TypeError('a message must not be a thenable (it has a then() method)');
+  }
   return checkPriority((message as { priority?: unknown }).priority);
 }
 
@@ -47,7 +51,7 @@ const idPrefix = Date.now().toString(36);
  */
 export function message<F extends object>(fields: F, meta: MessageMeta = {}): Message<F> {
   if (typeof fields !== 'object' || fields === null) throw new TypeError('message fields must be an object');
-  const priority = checkPriority(meta.priority ?? (fields as { priority?: unknown }).priority);
+  const priority = checkPriority(meta.priority !== undefined ? meta.priority : (fields as { priority?: unknown }).priority);
   const correlationId = meta.correlationId;
   if (correlationId !== undefined && typeof correlationId !== 'string') {
     throw new TypeError('correlationId must be a string');

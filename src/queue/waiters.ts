@@ -9,6 +9,12 @@
  */
 import type { WaitOptions } from './contract.js';
 
+/** Wait options read once and checked; what the waiter lists use. */
+export interface Wait {
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
 /** setTimeout fires at once above this; longer waits re-arm in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -43,13 +49,18 @@ export class Waiter<R, D> {
   }
 
   /** Starts the timeout and abort watch. `onTimeout` runs after the waiter is unlinked and gives the error. */
-  arm(options: WaitOptions | undefined, onTimeout: (waiter: Waiter<R, D>) => unknown): void {
-    const timeout = options?.timeout;
+  arm(wait: Wait | undefined, onTimeout: (waiter: Waiter<R, D>) => unknown): void {
+    if (wait === undefined) return;
+    const { timeout, signal } = wait;
+    if (signal !== undefined) {
+      this.signal = signal;
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
     if (timeout !== undefined && timeout !== Infinity) {
       const deadline = performance.now() + timeout;
       const fire = (): void => {
         const left = deadline - performance.now();
-        if (left > 1) {
+        if (left > 0) {
           this.timer = setTimeout(fire, Math.min(left, MAX_TIMER_MS));
           return;
         }
@@ -59,11 +70,6 @@ export class Waiter<R, D> {
         this.reject(onTimeout(this));
       };
       this.timer = setTimeout(fire, Math.min(timeout, MAX_TIMER_MS));
-    }
-    const signal = options?.signal;
-    if (signal !== undefined) {
-      this.signal = signal;
-      signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
@@ -92,15 +98,15 @@ export class WaitList<R, D> {
   private tail: Waiter<R, D> | null = null;
 
   /** Appends a new waiter and arms its timeout/abort; returns it. */
-  wait(data: D, options: WaitOptions | undefined, onTimeout: (waiter: Waiter<R, D>) => unknown): Waiter<R, D> {
+  wait(data: D, wait: Wait | undefined, onTimeout: (waiter: Waiter<R, D>) => unknown): Waiter<R, D> {
     const waiter = new Waiter<R, D>(data);
+    waiter.arm(wait, onTimeout);
     waiter.list = this;
     waiter.prev = this.tail;
     if (this.tail === null) this.head = waiter;
     else this.tail.next = waiter;
     this.tail = waiter;
     this.length++;
-    waiter.arm(options, onTimeout);
     return waiter;
   }
 
@@ -129,10 +135,10 @@ export class WaitList<R, D> {
 }
 
 /**
- * Checks the options of a waiting operation. Returns the rejection to use at once when the
- * signal is already aborted, otherwise undefined. Throws on bad options.
+ * Reads the options of a waiting operation once (a getter on them runs once) and checks them.
+ * Returns undefined for no options. Throws on bad options.
  */
-export function checkWaitOptions(options: WaitOptions | undefined): { reason: unknown } | undefined {
+export function readWait(options: WaitOptions | undefined): Wait | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const { timeout, signal } = options;
@@ -140,11 +146,12 @@ export function checkWaitOptions(options: WaitOptions | undefined): { reason: un
     if (typeof timeout !== 'number') throw new TypeError(`timeout must be a number of milliseconds, got ${typeof timeout}`);
     if (!(timeout >= 0)) throw new RangeError(`timeout must be >= 0 milliseconds, got ${timeout}`);
   }
-  if (signal !== undefined) {
-    if (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean') {
-      throw new TypeError('signal must be an AbortSignal');
-    }
-    if (signal.aborted) return { reason: signal.reason };
-  }
-  return undefined;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return { timeout, signal };
+}
+
+/** @deprecated transitional: use readWait. Returns the rejection when the signal is already aborted. */
+export function checkWaitOptions(options: WaitOptions | undefined): { reason: unknown } | undefined {
+  const wait = readWait(options);
+  return wait?.signal?.aborted ? { reason: wait.signal.reason } : undefined;
 }
