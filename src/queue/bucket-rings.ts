@@ -21,16 +21,19 @@ const FIRST_CAPACITY = 8;
 
 class Ring<T> {
   items: (T | undefined)[] = [];
+  /** Insertion sequence of each entry; kept only when the rings track age (DROP_OLDEST). */
   seqs: Float64Array = new Float64Array(0);
   head = 0;
   length = 0;
   mask = -1;
 
+  constructor(private readonly tracksAge: boolean) {}
+
   push(item: T, seq: number): void {
     if (this.length === this.items.length) this.grow();
     const i = (this.head + this.length) & this.mask;
     this.items[i] = item;
-    this.seqs[i] = seq;
+    if (this.tracksAge) this.seqs[i] = seq;
     this.length++;
   }
 
@@ -54,11 +57,11 @@ class Ring<T> {
   private grow(): void {
     const capacity = this.items.length === 0 ? FIRST_CAPACITY : this.items.length * 2;
     const items = new Array<T | undefined>(capacity).fill(undefined);
-    const seqs = new Float64Array(capacity);
+    const seqs = new Float64Array(this.tracksAge ? capacity : 0);
     for (let k = 0; k < this.length; k++) {
       const j = (this.head + k) & this.mask;
       items[k] = this.items[j];
-      seqs[k] = this.seqs[j];
+      if (this.tracksAge) seqs[k] = this.seqs[j];
     }
     this.items = items;
     this.seqs = seqs;
@@ -141,9 +144,11 @@ class AgeIndex {
 export class BucketRings<T> {
   /** Number of entries in all rings. */
   size = 0;
-  private readonly rings: Ring<T>[] = Array.from({ length: BUCKETS }, () => new Ring<T>());
+  private readonly rings: Ring<T>[];
   /** Bit p is set when ring p is non-empty. */
   private readonly occupied = new Uint32Array(BUCKETS / 32);
+  /** Bit w is set when word w of `occupied` is non-zero: the most urgent ring is two clz32 away. */
+  private summary = 0;
   /** The highest non-empty priority, or -1: kept so the common get needs no bitmap scan. */
   private top = -1;
   private nextSeq = 0;
@@ -151,20 +156,26 @@ export class BucketRings<T> {
   private readonly age: AgeIndex | undefined;
 
   constructor(options: { trackAge?: boolean } = {}) {
-    this.age = options.trackAge ? new AgeIndex() : undefined;
+    const trackAge = options.trackAge === true;
+    this.rings = Array.from({ length: BUCKETS }, () => new Ring<T>(trackAge));
+    this.age = trackAge ? new AgeIndex() : undefined;
   }
 
   /** Appends to the ring of `priority` (an integer 0..255, already checked). */
   push(priority: number, item: T): void {
     const ring = this.rings[priority];
     if (ring.length === 0) {
-      this.occupied[priority >>> 5] |= 1 << (priority & 31);
+      const w = priority >>> 5;
+      this.occupied[w] |= 1 << (priority & 31);
+      this.summary |= 1 << w;
       if (priority > this.top) this.top = priority;
     }
-    const seq = this.nextSeq++;
-    ring.push(item, seq);
     this.size++;
-    if (this.age !== undefined) {
+    if (this.age === undefined) {
+      ring.push(item, 0);
+    } else {
+      const seq = this.nextSeq++;
+      ring.push(item, seq);
       this.age.push(priority, seq);
       if (this.age.length > 2 * this.size + 64) this.age.compact(this.isLive);
     }
@@ -206,6 +217,7 @@ export class BucketRings<T> {
     const removed = this.size;
     for (const ring of this.rings) if (ring.items.length !== 0) ring.reset();
     this.occupied.fill(0);
+    this.summary = 0;
     this.age?.clear();
     this.top = -1;
     this.size = 0;
@@ -217,18 +229,18 @@ export class BucketRings<T> {
     const item = ring.shift();
     this.size--;
     if (ring.length === 0) {
-      this.occupied[priority >>> 5] &= ~(1 << (priority & 31));
-      if (priority === this.top) this.top = this.highestFrom(priority);
+      const w = priority >>> 5;
+      const bits = (this.occupied[w] &= ~(1 << (priority & 31)));
+      if (bits === 0) this.summary &= ~(1 << w);
+      if (priority === this.top) this.top = this.highest();
     }
     return item;
   }
 
-  /** The highest set bit at or below `priority`, or -1. */
-  private highestFrom(priority: number): number {
-    for (let w = priority >>> 5; w >= 0; w--) {
-      const bits = this.occupied[w];
-      if (bits !== 0) return (w << 5) | (31 - Math.clz32(bits));
-    }
-    return -1;
+  /** The most urgent non-empty ring, or -1. */
+  private highest(): number {
+    if (this.summary === 0) return -1;
+    const w = 31 - Math.clz32(this.summary);
+    return (w << 5) | (31 - Math.clz32(this.occupied[w]));
   }
 }
