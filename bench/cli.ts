@@ -1,0 +1,248 @@
+/**
+ * `ringkernel bench`: throughput and latency of ringkernel's queues against the alternatives,
+ * measured side by side in one run. Results go to stdout (table) and optionally to a JSON file;
+ * progress goes to stderr.
+ */
+import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { cpuGroup } from './cpu-workloads.js';
+import { gpuGroup, gpuThroughputSvg } from './gpu-workloads.js';
+import {
+  collectGarbage,
+  LATENCY_NOTE,
+  runWorkload,
+  type CaseSpec,
+  type Row,
+  type RunConfig,
+  type TargetResult,
+  type Workload,
+  type WorkloadGroup,
+} from './harness.js';
+import { formatReport, machineInfo, Progress, writeJson, type Report } from './report.js';
+
+/**
+ * Every workload group the CLI runs, in order. A new group (e.g. GPU queues) is one module exporting
+ * a `WorkloadGroup`, added here.
+ */
+const GROUPS: readonly WorkloadGroup[] = [cpuGroup, gpuGroup];
+
+const QUICK: RunConfig = { quick: true, rounds: 7, roundMs: 35, warmupMs: 100, maxCallMs: 1000 };
+const FULL: RunConfig = { quick: false, rounds: 15, roundMs: 150, warmupMs: 300, maxCallMs: 5000 };
+
+const USAGE = `Usage: ringkernel bench [--quick] [--json FILE] [--svg FILE] [--only NAME]
+
+Measures ringkernel's MessageQueue against the stable priority queues a Node
+user would pick instead (tinyqueue, heap-js, flatqueue, fastpriorityqueue,
+p-queue), and GpuMessageQueue against MessageQueue and the raw WebGPU round
+trip on the same device, interleaved round by round in one process. The table
+goes to stdout, progress to stderr.
+
+Options:
+  --quick        short run (about two minutes; what CI runs)
+  --json FILE    also write every row and the machine description to FILE
+  --svg FILE     also write a chart of GPU and CPU throughput against batch size
+  --only NAME    run only the implementations or workloads whose name contains
+                 NAME (case-insensitive; several names: --only a,b)
+  -h, --help     show this help
+`;
+
+class UsageError extends Error {}
+
+interface CliOptions {
+  quick: boolean;
+  json: string | null;
+  svg: string | null;
+  only: string[] | null;
+}
+
+function parseCli(argv: string[]): CliOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        quick: { type: 'boolean', default: false },
+        json: { type: 'string' },
+        svg: { type: 'string' },
+        only: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  if (positionals.length === 0) throw new UsageError('missing command (the only command is "bench")');
+  if (positionals[0] !== 'bench') throw new UsageError(`unknown command "${positionals[0]}" (the only command is "bench")`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  if (values.json !== undefined) checkWritable(values.json, '--json');
+  if (values.svg !== undefined) checkWritable(values.svg, '--svg');
+  let only: string[] | null = null;
+  if (values.only !== undefined) {
+    only = values.only
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter((s) => s !== '');
+    if (only.length === 0) throw new UsageError('--only needs a name');
+  }
+  return { quick: values.quick, json: values.json ?? null, svg: values.svg ?? null, only };
+}
+
+/** Fails before a long run, not after it, when an output file could not be written. */
+function checkWritable(file: string, option: string): void {
+  if (file.trim() === '') throw new UsageError(`${option} needs a file name`);
+  const dir = dirname(resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`${option} ${file}: directory ${dir} does not exist or is not writable`);
+  }
+}
+
+interface Planned {
+  group: WorkloadGroup;
+  workload: Workload;
+  specs: CaseSpec[];
+}
+
+/**
+ * Applies `--only`: a case runs if its workload (group name, id or title) or its implementation
+ * name contains one of the names. Returns the plan and a sentence saying what matched.
+ */
+function plan(all: Array<{ group: WorkloadGroup; workload: Workload }>, only: string[] | null): { planned: Planned[]; matched: string } {
+  if (!only) return { planned: all.map((x) => ({ ...x, specs: x.workload.cases })), matched: '' };
+  const hits = (text: string): boolean => only.some((n) => text.toLowerCase().includes(n));
+  const impls = new Set<string>();
+  const workloads = new Set<string>();
+  const planned: Planned[] = [];
+  for (const { group, workload } of all) {
+    const wHit = hits(`${group.name} ${workload.id} ${workload.title}`);
+    if (wHit) workloads.add(workload.id);
+    const specs = workload.cases.filter((s) => {
+      const iHit = hits(s.impl);
+      if (iHit) impls.add(s.impl);
+      return wHit || iHit;
+    });
+    if (specs.length > 0) planned.push({ group, workload, specs });
+  }
+  if (planned.length === 0) {
+    const allImpls = [...new Set(all.flatMap((x) => x.workload.cases.map((s) => s.impl)))];
+    throw new UsageError(
+      `--only ${only.join(',')} matched nothing.\n` +
+        `  implementations: ${allImpls.join(', ')}\n` +
+        `  workloads: ${all.map((x) => x.workload.id).join(', ')}`,
+    );
+  }
+  const list = (s: Set<string>): string => (s.size ? [...s].join(', ') : 'none');
+  return {
+    planned,
+    matched: `--only ${only.join(',')}: implementations matched: ${list(impls)}; workloads matched: ${list(workloads)}`,
+  };
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function bench(opts: CliOptions): Promise<void> {
+  const config = opts.quick ? QUICK : FULL;
+  const started = performance.now();
+  const machine = machineInfo(); // before the run, so the load average is the machine's, not ours
+  const progress = new Progress();
+  const skippedGroups: Report['skippedGroups'] = [];
+
+  const available: Array<{ group: WorkloadGroup; workload: Workload }> = [];
+  for (const group of GROUPS) {
+    const reason = await group.unavailable?.();
+    if (reason) {
+      skippedGroups.push({ group: group.name, reason });
+      continue;
+    }
+    for (const workload of group.workloads(config)) available.push({ group, workload });
+  }
+  const { planned, matched } = plan(available, opts.only);
+  if (matched) process.stderr.write(matched + '\n');
+
+  const rows: Row[] = [];
+  for (const [i, p] of planned.entries()) {
+    // Start each workload from a clean heap: the previous one may have left millions of messages.
+    collectGarbage();
+    const prefix = `[${i + 1}/${planned.length}] ${p.group.name}`;
+    const n = p.specs.length;
+    progress.update(`${prefix} ${p.workload.title} (${n} implementation${n === 1 ? '' : 's'})`, true);
+    rows.push(...(await runWorkload(p.group.name, p.workload, p.specs, config, (t, m) => progress.update(`${prefix} ${t}`, m))));
+  }
+  progress.done();
+
+  const ran = GROUPS.filter((g) => !skippedGroups.some((s) => s.group === g.name));
+  const targets: TargetResult[] = ran.flatMap((g) => g.targets?.(rows.filter((r) => r.group === g.name)) ?? []);
+  const report: Report = {
+    tool: 'ringkernel bench',
+    version: packageVersion(),
+    machine,
+    config: { ...config, only: opts.only?.join(',') ?? null },
+    latencyNote: LATENCY_NOTE,
+    workloads: planned.map(({ group, workload: w }) => ({
+      group: group.name,
+      id: w.id,
+      title: w.title,
+      unit: w.unit,
+      description: w.description,
+      params: w.params,
+    })),
+    rows,
+    targets,
+    skippedGroups,
+    elapsedSeconds: (performance.now() - started) / 1000,
+  };
+  process.stdout.write(formatReport(report));
+  if (opts.json) {
+    writeJson(opts.json, report);
+    process.stderr.write(`wrote ${opts.json}\n`);
+  }
+  if (opts.svg) {
+    const gpuRows = rows.filter((r) => r.group === gpuGroup.name);
+    if (gpuRows.length === 0) throw new Error(`--svg ${opts.svg}: the GPU workloads did not run, so there is nothing to chart`);
+    writeFileSync(opts.svg, gpuThroughputSvg(gpuRows, `${machine.cpu}, ${new Date().toISOString().slice(0, 10)}`));
+    process.stderr.write(`wrote ${opts.svg}\n`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: CliOptions | 'help';
+  try {
+    opts = parseCli(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`ringkernel: ${err.message}\nRun "ringkernel --help" for usage.\n`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    await bench(opts);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ringkernel: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`ringkernel bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

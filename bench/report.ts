@@ -1,0 +1,180 @@
+/** Output: machine description, the results table (stdout), JSON, and the progress line (stderr). */
+import { arch, availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { fmtNs, LATENCY_NOTE, type Row, type RunConfig, type TargetResult, type Workload } from './harness.js';
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  v8: string;
+  date: string;
+  /** 1-minute load average when the run started: other work on the machine skews every figure. */
+  loadAverage: number;
+}
+
+export function machineInfo(): MachineInfo {
+  const cpu = cpus();
+  return {
+    cpu: cpu[0]?.model.trim() ?? 'unknown',
+    cores: availableParallelism(),
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    os: `${platform()} ${release()} ${arch()}`,
+    node: process.version,
+    v8: process.versions.v8,
+    date: new Date().toISOString(),
+    loadAverage: Math.round(loadavg()[0] * 100) / 100,
+  };
+}
+
+/** Everything the JSON file holds; `rows` is the same list the table is printed from. */
+export interface Report {
+  tool: string;
+  version: string;
+  machine: MachineInfo;
+  config: RunConfig & { only: string | null };
+  /** How p50/p99 were measured (the harness's LATENCY_NOTE). */
+  latencyNote: string;
+  workloads: Array<Pick<Workload, 'id' | 'title' | 'unit' | 'description' | 'params'> & { group: string }>;
+  rows: Row[];
+  targets: TargetResult[];
+  skippedGroups: Array<{ group: string; reason: string }>;
+  elapsedSeconds: number;
+}
+
+export function writeJson(file: string, report: Report): void {
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+/** Renders the whole report as text for stdout. */
+export function formatReport(report: Report): string {
+  const m = report.machine;
+  const out: string[] = [];
+  out.push(`ringkernel ${report.version} bench${report.config.quick ? ' --quick' : ''}`);
+  out.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}`);
+  out.push(`node ${m.node} (V8 ${m.v8}), ${m.date}, load average ${m.loadAverage} at start`);
+  out.push(
+    `method: ${report.config.rounds} interleaved rounds of ~${report.config.roundMs} ms per implementation ` +
+      `(after ${report.config.warmupMs} ms warm-up);`,
+  );
+  out.push(
+    '        equal op counts per round where a workload says so; median round reported, ± = median abs. deviation of rounds;',
+  );
+  out.push(
+    '        ratios are medians of per-round ratios (the cases of a round run back to back, so machine noise cancels)',
+  );
+  if (report.config.only) out.push(`filter: --only ${report.config.only}`);
+  out.push('');
+
+  const legend = new Map<string, string>();
+  for (const w of report.workloads) {
+    const rows = report.rows.filter((r) => r.workload === w.id && r.group === w.group);
+    if (rows.length === 0) continue;
+    const unit = w.unit;
+    out.push(`== ${w.title}`);
+    out.push(...wrap(w.description, 100, '   ', '   '));
+    const labels = rows.map((r) => r.label);
+    const width = Math.max(14, ...labels.map((l) => l.length)) + 2;
+    const baseline = rows.find((r) => r.baseline)?.baseline;
+    const ratioHead = baseline ? `x vs ${baseline}` : 'ratio';
+    out.push(
+      `   ${pad('implementation', width)}${pad(`M ${unit}/s`, 12, true)}${pad('±', 7, true)}` +
+        `${pad('p50/op', 11, true)}${pad('p99/op', 11, true)}   ${ratioHead}`,
+    );
+    rows.forEach((r, i) => {
+      legend.set(`${r.implementation}|${r.variant}`, `${r.implementation}: ${r.variant}`);
+      const label = pad(labels[i], width);
+      if (r.opsPerSec === null) {
+        out.push(`   ${label}skipped: ${r.skipped}`);
+        return;
+      }
+      const mops = (r.opsPerSec / 1e6).toFixed(r.opsPerSec < 1e5 ? 4 : 2);
+      const spread = r.spread === null ? '-' : `${(r.spread * 100).toFixed(1)}%`;
+      const ratio = r.ratio === null ? '-' : `${r.ratio < 0.1 ? r.ratio.toPrecision(2) : r.ratio.toFixed(2)}x`;
+      out.push(
+        `   ${label}${pad(mops, 12, true)}${pad(spread, 7, true)}` +
+          `${pad(fmtNs(r.p50Ns ?? NaN), 11, true)}${pad(fmtNs(r.p99Ns ?? NaN), 11, true)}   ${ratio}`,
+      );
+    });
+    for (const r of rows) if (r.note) out.push(`   note: ${r.label}: ${r.note}`);
+    out.push('');
+  }
+
+  if (report.skippedGroups.length > 0) {
+    for (const s of report.skippedGroups) out.push(`group ${s.group} skipped: ${s.reason}`);
+    out.push('');
+  }
+
+  out.push('what each implementation calls:');
+  for (const line of [...legend.values()].sort()) out.push(`  ${line}`);
+  out.push('');
+  out.push(...wrap(`latency: ${LATENCY_NOTE}`, 100, '', '  '));
+  out.push('');
+
+  if (report.targets.length > 0) {
+    out.push('targets (reported, not asserted):');
+    for (const t of report.targets) {
+      const verdict = t.met === null ? 'n/a   ' : t.met ? 'MET   ' : 'MISSED';
+      out.push(`  ${verdict} ${t.target}: ${t.measured}`);
+    }
+    out.push('');
+  }
+  out.push(`total time ${report.elapsedSeconds.toFixed(1)} s`);
+  return out.join('\n') + '\n';
+}
+
+/** Greedy word wrap: `first` prefixes the first line, `rest` the others. */
+function wrap(text: string, width: number, first: string, rest: string): string[] {
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of text.split(' ')) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = rest + word;
+    } else line = empty ? line + word : `${line} ${word}`;
+    empty = false;
+  }
+  if (!empty) lines.push(line);
+  return lines;
+}
+
+/**
+ * The progress line on stderr. On a TTY it is one line rewritten in place; otherwise (CI logs) only
+ * milestones are printed, one per line, so the log stays short.
+ */
+export class Progress {
+  private readonly tty = process.stderr.isTTY === true;
+  private lastWidth = 0;
+  private lastDraw = 0;
+
+  constructor(private readonly started = Date.now()) {}
+
+  update(text: string, milestone: boolean): void {
+    const line = `[${((Date.now() - this.started) / 1000).toFixed(0).padStart(3)} s] ${text}`;
+    if (!this.tty) {
+      if (milestone) process.stderr.write(line + '\n');
+      return;
+    }
+    // Redrawing on every round would cost more terminal time than the fast cases take; 20 Hz is plenty.
+    const now = Date.now();
+    if (!milestone && now - this.lastDraw < 50) return;
+    this.lastDraw = now;
+    const cols = process.stderr.columns || 100;
+    const shown = line.length >= cols ? line.slice(0, cols - 1) : line;
+    process.stderr.write(`\r${shown}${' '.repeat(Math.max(0, this.lastWidth - shown.length))}`);
+    this.lastWidth = shown.length;
+  }
+
+  /** Clears the TTY line so the table starts on a clean line. */
+  done(): void {
+    if (this.tty && this.lastWidth > 0) process.stderr.write(`\r${' '.repeat(this.lastWidth)}\r`);
+    this.lastWidth = 0;
+  }
+}
