@@ -1,0 +1,338 @@
+/**
+ * GPU workload group for `ringkernel bench`: GpuMessageQueue against the CPU MessageQueue and
+ * against the raw floor of the device, measured in the same run on the same device.
+ *
+ *  - floor: one writeBuffer + a trivial dispatch + copy + mapAsync round trip. Every GPU figure
+ *    is also given as a ratio to it (ratio column, baseline kind 'floor').
+ *  - latency: one put then get, awaited until applied on the device (put; get; flush).
+ *  - throughput: putMany(B) + getMany(B) per call for B = 1, 64, 1Ki, 16Ki, 64Ki; each message is
+ *    put once and got once and counted once ("msgs").
+ *  - bounds (batch >= 1Ki): 'adapter floor', one round trip that uploads B records of the
+ *    queue's size, runs one B-invocation kernel reading them and writing B output records, and
+ *    reads those back (what any single-pass GPU design must at least pay); 'host floor', the JS
+ *    work getMany must do at least in schema mode: turn B readback records into B new objects.
+ * `gpuThroughputSvg(rows)` draws throughput vs batch size, GPU vs CPU (the CLI's `--svg FILE`).
+ * Targets (reported, never asserted): latency p50 <= 1.5x floor; 64Ki batches >= 10 M msgs/s.
+ */
+import { GpuMessageQueue, MessageQueue, acquireDevice, defineMessage, type AdapterReport } from 'ringkernel';
+import type { Case, CaseSpec, Row, TargetResult, Workload, WorkloadGroup } from './harness.js';
+
+const BATCHES = [1, 64, 1024, 16384, 65536] as const;
+const schema = defineMessage({ name: 'BenchMsg', fields: { value: 'u32' } });
+type BenchMsg = typeof schema.type;
+
+let devicePromise: Promise<{ device: GPUDevice; info: AdapterReport }> | undefined;
+function device(): Promise<{ device: GPUDevice; info: AdapterReport }> {
+  devicePromise ??= acquireDevice();
+  return devicePromise!;
+}
+
+/** The raw round trip: writeBuffer + one-workgroup dispatch + copy + mapAsync. */
+async function floorCase(opsPerCall: number): Promise<Case> {
+  const { device: d } = await device();
+  const module = d.createShaderModule({
+    code: `@group(0) @binding(0) var<storage, read_write> b: array<u32>;
+@compute @workgroup_size(1) fn main() { b[0] = b[0] + 1u; }`,
+  });
+  const pipeline = d.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const buf = d.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  const rb = d.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const group = d.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf } }] });
+  const data = new Uint32Array(4);
+  return {
+    async: true,
+    opsPerCall,
+    async call() {
+      d.queue.writeBuffer(buf, 0, data);
+      const enc = d.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(1);
+      pass.end();
+      enc.copyBufferToBuffer(buf, 0, rb, 0, 16);
+      d.queue.submit([enc.finish()]);
+      await rb.mapAsync(GPUMapMode.READ);
+      rb.unmap();
+    },
+    dispose() {
+      buf.destroy();
+      rb.destroy();
+    },
+  };
+}
+
+const floorSpec = (opsPerCall: number): CaseSpec => ({
+  impl: 'webgpu floor',
+  variant: 'writeBuffer + trivial dispatch + copy + mapAsync',
+  kind: 'floor',
+  build: () => floorCase(opsPerCall),
+});
+
+/**
+ * The adapter's own floor for B-message work: writeBuffer of B [priority, value] records, one
+ * B-invocation kernel that reads them and writes B [seq, priority, value] records, copy, mapAsync.
+ */
+async function adapterFloorCase(batch: number): Promise<Case> {
+  const { device: d } = await device();
+  const module = d.createShaderModule({
+    code: `@group(0) @binding(0) var<storage, read> i: array<u32>;
+@group(0) @binding(1) var<storage, read_write> o: array<u32>;
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let j = g.x;
+  if (j >= ${batch}u) { return; }
+  o[3u * j] = j;
+  o[3u * j + 1u] = i[2u * j];
+  o[3u * j + 2u] = i[2u * j + 1u];
+}`,
+  });
+  const pipeline = d.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const inp = d.createBuffer({ size: batch * 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const out = d.createBuffer({ size: batch * 12, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const rb = d.createBuffer({ size: batch * 12, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const group = d.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: inp } },
+      { binding: 1, resource: { buffer: out } },
+    ],
+  });
+  const data = new Uint32Array(batch * 2);
+  const host = new Uint32Array(batch * 3);
+  return {
+    async: true,
+    opsPerCall: batch,
+    async call() {
+      d.queue.writeBuffer(inp, 0, data);
+      const enc = d.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(Math.ceil(batch / 256));
+      pass.end();
+      enc.copyBufferToBuffer(out, 0, rb, 0, batch * 12);
+      d.queue.submit([enc.finish()]);
+      await rb.mapAsync(GPUMapMode.READ);
+      host.set(new Uint32Array(rb.getMappedRange()));
+      rb.unmap();
+    },
+    dispose() {
+      inp.destroy();
+      out.destroy();
+      rb.destroy();
+    },
+  };
+}
+
+/** The host's own floor for getMany(B) in schema mode: B readback records become B new result objects. */
+function hostFloorCase(batch: number): Case {
+  const rec = new Uint32Array(batch * 3);
+  for (let j = 0; j < batch; j++) {
+    rec[3 * j + 1] = (j * 37) & 255;
+    rec[3 * j + 2] = j;
+  }
+  let sink: BenchMsg[] = [];
+  return {
+    async: true,
+    opsPerCall: batch,
+    async call() {
+      const out: BenchMsg[] = new Array(batch);
+      for (let j = 0, q = 0; j < batch; j++, q += 3) out[j] = { value: rec[q + 2], priority: rec[q + 1] };
+      sink = out;
+      if (sink.length !== batch) throw new Error('unreachable');
+    },
+  };
+}
+
+const boundSpecs = (batch: number): CaseSpec[] => [
+  {
+    impl: 'adapter floor',
+    variant: `upload ${batch} records + one ${batch}-invocation copy kernel + readback`,
+    kind: 'adapter-floor',
+    build: () => adapterFloorCase(batch),
+  },
+  {
+    impl: 'host floor',
+    variant: `${batch} result objects from readback records (schema getMany's minimum JS work)`,
+    kind: 'host-floor',
+    build: () => hostFloorCase(batch),
+  },
+];
+
+function messages(n: number): BenchMsg[] {
+  return Array.from({ length: n }, (_, i) => ({ value: i, priority: (i * 37) & 255 }));
+}
+
+function gpuBatchSpec(batch: number): CaseSpec {
+  return {
+    impl: 'ringkernel',
+    label: 'GpuMessageQueue',
+    variant: 'putMany + getMany + flush (schema u32, one submission per call)',
+    kind: 'ringkernel-gpu',
+    async build() {
+      const { device: d } = await device();
+      const q = await GpuMessageQueue.create<BenchMsg>({ maxSize: batch, schema, device: d });
+      const ms = messages(batch);
+      return {
+        async: true,
+        opsPerCall: batch,
+        async call() {
+          void q.putMany(ms);
+          const got = await q.getMany(batch);
+          if (got.length !== batch) throw new Error('lost messages');
+          await q.flush(); // counted only once applied on the device (small batches are served from the host's head cache)
+        },
+        dispose: () => q.close(),
+      };
+    },
+  };
+}
+
+function cpuBatchSpec(batch: number): CaseSpec {
+  return {
+    impl: 'ringkernel',
+    label: 'MessageQueue (CPU)',
+    variant: 'putMany + getMany',
+    kind: 'ringkernel',
+    build() {
+      const q = new MessageQueue<BenchMsg>({ maxSize: batch });
+      const ms = messages(batch);
+      return {
+        async: true,
+        opsPerCall: batch,
+        async call() {
+          void q.putMany(ms);
+          const got = await q.getMany(batch);
+          if (got.length !== batch) throw new Error('lost messages');
+        },
+      };
+    },
+  };
+}
+
+function latencySpec(): CaseSpec {
+  return {
+    impl: 'ringkernel',
+    label: 'GpuMessageQueue',
+    variant: 'put; get; flush (applied on the device)',
+    kind: 'ringkernel-gpu',
+    async build() {
+      const { device: d } = await device();
+      const q = await GpuMessageQueue.create<BenchMsg>({ maxSize: 1024, schema, device: d });
+      const m = { value: 1, priority: 7 };
+      return {
+        async: true,
+        opsPerCall: 1,
+        async call() {
+          await q.put(m);
+          await q.get();
+          await q.flush();
+        },
+        dispose: () => q.close(),
+      };
+    },
+  };
+}
+
+export const gpuGroup: WorkloadGroup = {
+  name: 'gpu',
+  title: 'GPU: GpuMessageQueue vs MessageQueue vs the raw WebGPU round trip (same device, same run)',
+  async unavailable() {
+    try {
+      const { info } = await device();
+      const soft = info.isSoftware ? ' -- SOFTWARE ADAPTER: GPU figures measure a CPU emulation, not a GPU' : '';
+      process.stderr.write(`gpu bench adapter: vendor=${info.vendor} architecture=${info.architecture} description=${info.description}${soft}\n`);
+      return undefined;
+    } catch (error) {
+      return `no WebGPU adapter: ${(error as Error).message}`;
+    }
+  },
+  workloads(): Workload[] {
+    const out: Workload[] = [
+      {
+        id: 'gpu-latency',
+        title: 'GPU single message: put then get, applied on the device',
+        unit: 'pairs',
+        description: 'One put and one get, awaited until the device has applied them (flush). Ratio: floor round trips/s.',
+        params: { batch: 1 },
+        baseline: { label: 'floor', kind: 'floor' },
+        cases: [latencySpec(), floorSpec(1)],
+      },
+    ];
+    for (const batch of BATCHES) {
+      out.push({
+        id: `gpu-batch-${batch}`,
+        title: `GPU putMany + getMany, batch ${batch}`,
+        unit: 'msgs',
+        description: `putMany(${batch}) then getMany(${batch}) per call; each message is put and got once and counted once. Ratio: floor (one round trip per ${batch} msgs).`,
+        params: { batch },
+        baseline: { label: 'floor', kind: 'floor' },
+        cases: [gpuBatchSpec(batch), cpuBatchSpec(batch), floorSpec(batch), ...(batch >= 1024 ? boundSpecs(batch) : [])],
+      });
+    }
+    return out;
+  },
+  targets(rows: readonly Row[]): TargetResult[] {
+    const lat = rows.find((r) => r.workload === 'gpu-latency' && r.kind === 'ringkernel-gpu');
+    const floor = rows.find((r) => r.workload === 'gpu-latency' && r.kind === 'floor');
+    const big = rows.find((r) => r.workload === 'gpu-batch-65536' && r.kind === 'ringkernel-gpu');
+    const t1 = 'GPU single-message latency p50 <= 1.5x floor p50';
+    const t2 = 'GPU putMany+getMany at 64Ki >= 10 M msgs/s';
+    return [
+      lat?.p50Ns && floor?.p50Ns
+        ? { target: t1, measured: `${(lat.p50Ns / 1000).toFixed(0)} us vs floor ${(floor.p50Ns / 1000).toFixed(0)} us = ${(lat.p50Ns / floor.p50Ns).toFixed(2)}x`, met: lat.p50Ns <= 1.5 * floor.p50Ns }
+        : { target: t1, measured: 'not measured', met: null },
+      big?.opsPerSec
+        ? { target: t2, measured: `${(big.opsPerSec / 1e6).toFixed(2)} M msgs/s`, met: big.opsPerSec >= 10e6 }
+        : { target: t2, measured: 'not measured', met: null },
+    ];
+  },
+};
+
+/** SVG chart: throughput (msgs/s, log) vs batch size (log), one line per implementation kind. */
+export function gpuThroughputSvg(rows: readonly Row[], subtitle = ''): string {
+  const series = [
+    { kind: 'ringkernel-gpu', name: 'GpuMessageQueue', color: '#d62728' },
+    { kind: 'ringkernel', name: 'MessageQueue (CPU)', color: '#1f77b4' },
+    { kind: 'floor', name: 'WebGPU floor (1 round trip per batch)', color: '#7f7f7f' },
+  ];
+  const pts = (kind: string) =>
+    BATCHES.map((b) => [b, rows.find((r) => r.workload === `gpu-batch-${b}` && r.kind === kind)?.opsPerSec ?? null] as const).filter(
+      (p): p is readonly [(typeof BATCHES)[number], number] => p[1] !== null && p[1] > 0,
+    );
+  const all = series.flatMap((s) => pts(s.kind).map((p) => p[1]));
+  const W = 720, H = 440, L = 80, R = 250, T = 50, B = 60;
+  const ymin = Math.pow(10, Math.floor(Math.log10(Math.min(...all, 1e3))));
+  const ymax = Math.pow(10, Math.ceil(Math.log10(Math.max(...all, 1e4))));
+  const x = (b: number) => L + ((Math.log2(b) - 0) / Math.log2(65536)) * (W - L - R);
+  const y = (v: number) => T + (1 - (Math.log10(v) - Math.log10(ymin)) / (Math.log10(ymax) - Math.log10(ymin))) * (H - T - B);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${L}" y="22" font-size="15" font-weight="bold">Throughput vs batch size (putMany + getMany)</text>`);
+  if (subtitle) parts.push(`<text x="${L}" y="40" fill="#555">${subtitle.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`);
+  for (let e = Math.log10(ymin); e <= Math.log10(ymax); e++) {
+    const yy = y(10 ** e);
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${yy}" y2="${yy}" stroke="#ddd"/>`);
+    parts.push(`<text x="${L - 8}" y="${yy + 4}" text-anchor="end">1e${e}</text>`);
+  }
+  for (const b of BATCHES) {
+    parts.push(`<line x1="${x(b)}" x2="${x(b)}" y1="${T}" y2="${H - B}" stroke="#eee"/>`);
+    parts.push(`<text x="${x(b)}" y="${H - B + 18}" text-anchor="middle">${b >= 1024 ? `${b / 1024}Ki` : b}</text>`);
+  }
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 15}" text-anchor="middle">batch size (messages)</text>`);
+  parts.push(`<text transform="translate(20 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">msgs/s (log)</text>`);
+  parts.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#333"/>`);
+  series.forEach((s, i) => {
+    const p = pts(s.kind);
+    if (p.length > 0) {
+      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2.5" points="${p.map(([b, v]) => `${x(b).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`);
+      for (const [b, v] of p) parts.push(`<circle cx="${x(b).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3.5" fill="${s.color}"/>`);
+    }
+    const ly = T + 10 + i * 22;
+    parts.push(`<line x1="${W - R + 15}" x2="${W - R + 40}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2.5"/>`);
+    parts.push(`<text x="${W - R + 46}" y="${ly + 4}">${s.name}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

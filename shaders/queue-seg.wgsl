@@ -1,0 +1,442 @@
+// ringkernel GPU queue: one segment of host operations (pushes, then pops), plus the head fetch
+// (peek) for the host. Dispatches per segment, chosen by the host from its sizes:
+//   n + K <= 128          seg_tiny          (1 invocation, serial, no barrier)
+//   n + kOld <= 2048      seg_main, flags 8 (1 workgroup; the items run inside it)
+//   larger                seg_main + seg_move (items one invocation each)
+// and the head fetch rides on the last segment's dispatch when that one ran its items itself
+// (else one seg_tiny of its own). So a put + get, or a submission of small segments, is one
+// dispatch per segment; a batch is two.
+//
+// INPUT (host upload, per segment)
+//   inp[P.cntOff + k]          number of this segment's pushes with priority k (256 words)
+//   inp[P.inOff + p*(W+1)]     record at *sorted position* p: the host lays the pushes out stably
+//                              sorted by bucket in scan order (bucket 255 first), so the pushes of
+//                              bucket k are positions [inStart_k, inStart_k + c_k) in batch order.
+//                              Word 0 = (index in the batch << 8) | priority, then W payload words.
+//   The host's counting sort is the stable rank: the message at position p is the
+//   (p - inStart_k)-th push of bucket k in batch order, so FIFO holds inside one batch, and its
+//   seq is PLANSEQ + index, strictly increasing in batch order (DROP_OLDEST sees batch order).
+// PHASES
+//   seg_main (1 workgroup, invocation i = scan position i = bucket 255 - i, which also owns that
+//     bucket's chain, so its own writes need no barrier):
+//     one 4-wide workgroup scan gives what each bucket needs up front: input start, block-list
+//     offset and the pop plan's 'before' (messages ahead of it after the push).
+//     push plan: blocks each bucket needs come off the
+//       free stack (a scan gives each bucket its range) and are linked onto its chain and listed
+//       in scr[P.allocOff ..] (the free stack itself is reused by the pop's frees just below);
+//       TAIL += c_k, bitmap set, NEXTSEQ/PLANSEQ, COUNT += n (checked against CAP).
+//     pop plan (K = P.popK): exclusive scan of the bucket counts (after the push) from priority
+//       255 down: take_i = clamp(K - before_i, 0, n_i), output of bucket i starts at before_i;
+//       the blocks holding tickets [head, head + take] go to a block table in scr[P.tableOff ..];
+//       commit: HEAD += take, fully passed blocks back to the free stack, bitmap cleared when
+//       emptied, COUNT -= K (flagged ERR_UNDERFLOW when K > COUNT).
+//     The plan (per scan position: out start, take, head, old count, table offset, input start,
+//     old tail block, alloc offset, start among the pops of old messages) goes to plain words at
+//     scr[P.planOff ..] (PL_* below), with a chunk table for those pops: scr[P.planOff + PL_CHUNK + c]
+//     = the scan position holding old-pop number 256c.
+//     flags & 8 (small segment): the items (below) run in this same workgroup after a barrier.
+//     flags & 16 (peek): then a pop plan without commit for P.peekN messages, gathered into
+//     outb[P.peekOff ..] in the same workgroup.
+//   seg_move (one invocation per item, or inside seg_main; O(1) work per push, no barrier):
+//     item p < n is the push at sorted position p (rank r in its bucket): if this segment's pops
+//     take it (nOld + r < take) and output is wanted, it writes its own output record at
+//     outStart + nOld + r, straight from inp; otherwise it writes payload and seq into ticket
+//     oldTail + r, in the old tail block or an allocated one. Pushed-then-popped messages never
+//     touch the pool.
+//     item n + q (q < P.kOld, an upper bound the host knows: min(K, size before the segment))
+//     is the q-th pop of a message present before the segment: its bucket by binary search
+//     between two chunk-table entries (usually 0-1 steps), read through the block table from
+//     pool/seqs. No slot is both written and read in one dispatch: pushes write tickets >=
+//     oldTail, these pops read tickets < oldTail.
+// INVARIANT  blocks freed by the pop plan are reused only by a later segment's plan, after this
+//   segment's move has read them.
+
+const PL_OUT: u32 = 0u;       // plan arrays in scratch, 256 words each, by scan position
+const PL_TAKE: u32 = 256u;
+const PL_HEAD: u32 = 512u;
+const PL_NOLD: u32 = 768u;
+const PL_BLKOFF: u32 = 1024u;
+const PL_IN: u32 = 1280u;
+const PL_TAILBLK: u32 = 1536u;
+const PL_ALLOC: u32 = 1792u;
+const PL_OLDSTART: u32 = 2048u;
+const PL_SEQ: u32 = 2304u;    // PLANSEQ
+const PL_OLDTOTAL: u32 = 2305u;
+const PL_CHUNK: u32 = 2320u;
+
+// workgroup copies for the head fetch inside seg_main
+var<workgroup> sOut: array<u32, 256>;
+var<workgroup> sHead: array<u32, 256>;
+var<workgroup> sBlkOff: array<u32, 256>;
+var<workgroup> gFree: u32;
+
+fn pl(f: u32, i: u32) -> u32 { return scr[P.planOff + f + i]; }
+
+// exclusive scan of 256 vec4 values (as wg_scan2; four scans for the price of one: 2 barriers)
+var<workgroup> wscan4: array<vec4<u32>, 256>;
+var<workgroup> wtotal4: vec4<u32>;
+fn wg_scan4(lid: u32, v: vec4<u32>) -> vec4<u32> {
+  wscan4[lid] = v;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var acc = vec4<u32>(0u);
+    for (var j = 0u; j < 256u; j++) {
+      let x = wscan4[j];
+      wscan4[j] = acc;
+      acc = acc + x;
+    }
+    wtotal4 = acc;
+  }
+  workgroupBarrier();
+  return wscan4[lid];
+}
+
+// last scan position i with sOut[i] <= j (sOut is non-decreasing in i)
+fn seg_find(j: u32) -> u32 {
+  var lo = 0u;
+  var hi = 255u;
+  while (lo < hi) {
+    let mid = (lo + hi + 1u) >> 1u;
+    if (sOut[mid] <= j) { lo = mid; } else { hi = mid - 1u; }
+  }
+  return lo;
+}
+
+fn seg_item(idx: u32, shift: u32, W: u32) {
+  let mask = (1u << shift) - 1u;
+  let n = P.n;
+  if (idx < n) {
+    let S = W + 1u;
+    let rec = P.inOff + idx * S;
+    let w0 = inp[rec];
+    let i = 255u - (w0 & 255u);
+    let r = idx - pl(PL_IN, i);
+    let nOld = pl(PL_NOLD, i);
+    let seq = pl(PL_SEQ, 0u) + (w0 >> 8u);
+    if (nOld + r < pl(PL_TAKE, i)) {
+      // popped by this segment: its output comes straight from inp
+      if (P.kOut == 0u) { return; }
+      let o = P.outOff + (pl(PL_OUT, i) + nOld + r) * (W + 2u);
+      outb[o] = seq;
+      outb[o + 1u] = 255u - i;
+      for (var w = 0u; w < W; w++) { outb[o + 2u + w] = inp[rec + 1u + w]; }
+      return;
+    }
+    let tail = pl(PL_HEAD, i) + nOld;
+    let q = ((tail & mask) + r) >> shift;
+    var b = pl(PL_TAILBLK, i);
+    if (q > 0u) { b = scr[P.allocOff + pl(PL_ALLOC, i) + q - 1u]; }
+    let slot = (b << shift) + ((tail + r) & mask);
+    seqs[slot] = seq;
+    for (var w = 0u; w < W; w++) { pool[slot * W + w] = inp[rec + 1u + w]; }
+    return;
+  }
+  let q = idx - n;
+  if (q >= P.kOld || q >= pl(PL_OLDTOTAL, 0u)) { return; }
+  // pop of a message present before the segment: scan position by chunk table + short search
+  let c = q >> 8u;
+  var lo = pl(PL_CHUNK, c);
+  var hi = 255u;
+  if ((c + 1u) * 256u < pl(PL_OLDTOTAL, 0u)) { hi = pl(PL_CHUNK, c + 1u); }
+  while (lo < hi) {
+    let mid = (lo + hi + 1u) >> 1u;
+    if (pl(PL_OLDSTART, mid) <= q) { lo = mid; } else { hi = mid - 1u; }
+  }
+  let i = lo;
+  let r = q - pl(PL_OLDSTART, i);
+  let head = pl(PL_HEAD, i);
+  let qb = ((head & mask) + r) >> shift;
+  let b = scr[P.tableOff + pl(PL_BLKOFF, i) + qb];
+  let slot = (b << shift) + ((head + r) & mask);
+  let o = P.outOff + (pl(PL_OUT, i) + r) * (W + 2u);
+  outb[o] = seqs[slot];
+  outb[o + 1u] = 255u - i;
+  for (var w = 0u; w < W; w++) { outb[o + 2u + w] = pool[slot * W + w]; }
+}
+
+@compute @workgroup_size(256)
+fn seg_main(@builtin(local_invocation_index) i: u32) {
+  let k = 255u - i;
+  if (i == 0u) { gFree = ld(G_FREETOP); }
+  let shift = bshift();
+  let mask = (1u << shift) - 1u;
+  let n = P.n;
+  let K = P.popK;
+  // ---- push plan; one scan gives input starts, block-list offsets and the pop plan's
+  // "before" (all three are known per bucket up front)
+  var c = 0u;
+  if (n > 0u) { c = inp[P.cntOff + k]; }
+  let tail = ld(bk(F_TAIL, k));
+  let tailBlk = ld(bk(F_TAILBLK, k));
+  let head = ld(bk(F_HEAD, k));
+  var need = 0u;
+  if (c > 0u) { need = ((tail & mask) + c) >> shift; }
+  let nNow = tail + c - head;
+  let scanA = wg_scan4(i, vec4<u32>(c, need, nNow, 0u));
+  let inStart = scanA.x;
+  let aoff = scanA.y;
+  let before = scanA.z;
+  let totalNeed = wtotal4.y;
+  let present = wtotal4.z;
+  let freeTop = gFree;
+  var base = 0u;
+  if (freeTop >= totalNeed) { base = freeTop - totalNeed; }
+  var prev = tailBlk;
+  for (var j = 0u; j < need; j++) {
+    let b = free_at(base + aoff + j);
+    set_next(prev, b);
+    set_next(b, NONE);
+    scr[P.allocOff + aoff + j] = b;
+    prev = b;
+  }
+  if (c > 0u) {
+    st(bk(F_TAILBLK, k), prev);
+    st(bk(F_TAIL, k), tail + c);
+    set_occupied(k, true);
+  }
+  let nOld = tail - head;
+  // every free_at read above happens before any set_free below (P is uniform: uniform branch)
+  if (n > 0u && K > 0u) { storageBarrier(); }
+  // ---- pop plan (K may be 0)
+  var take = 0u;
+  if (K > before) { take = min(K - before, nNow); }
+  let start = min(before, K);
+  var nb = 0u;
+  if (take > 0u) { nb = (((head & mask) + take) >> shift) + 1u; }
+  var freed = 0u;
+  if (nb > 0u) { freed = nb - 1u; }
+  let oldTake = min(take, nOld);
+  var offs = vec4<u32>(0u);
+  var totals = vec4<u32>(0u);
+  if (K > 0u) {
+    offs = wg_scan4(i, vec4<u32>(nb, freed, oldTake, 0u));
+    totals = wtotal4;
+  }
+  let totalFreed = totals.y;
+  let oldStart = offs.z;
+  let oldTotal = totals.z;
+  var b = ld(bk(F_HEADBLK, k));
+  for (var j = 0u; j < nb; j++) {
+    scr[P.tableOff + offs.x + j] = b;
+    if (j < freed) { set_free(base + offs.y + j, b); }
+    if (j + 1u < nb) { b = next_of(b); }
+  }
+  if (take > 0u) {
+    st(bk(F_HEAD, k), head + take);
+    st(bk(F_HEADBLK, k), b);
+    if (take == nNow) { set_occupied(k, false); }
+  }
+  let po = P.planOff;
+  scr[po + PL_OUT + i] = start;
+  scr[po + PL_TAKE + i] = take;
+  scr[po + PL_HEAD + i] = head;
+  scr[po + PL_NOLD + i] = nOld;
+  scr[po + PL_BLKOFF + i] = offs.x;
+  scr[po + PL_IN + i] = inStart;
+  scr[po + PL_TAILBLK + i] = tailBlk;
+  scr[po + PL_ALLOC + i] = aoff;
+  scr[po + PL_OLDSTART + i] = oldStart;
+  if (P.kOld > 0u && oldTake > 0u) {
+    for (var c = (oldStart + 255u) >> 8u; c * 256u < oldStart + oldTake; c++) { scr[po + PL_CHUNK + c] = i; }
+  }
+  if (i == 0u) {
+    scr[po + PL_OLDTOTAL] = oldTotal;
+    if (freeTop < totalNeed) { atomicOr(&ctl[G_ERR], ERR_POOL); }
+    st(G_FREETOP, base + totalFreed);
+    let seq = ld(G_NEXTSEQ) + P.seqSkip;
+    scr[po + PL_SEQ] = seq;
+    st(G_PLANSEQ, seq);
+    st(G_NEXTSEQ, seq + n);
+    let count = ld(G_COUNT) + n;
+    if (count > ld(G_CAP)) { atomicOr(&ctl[G_ERR], ERR_CAPACITY); }
+    let sumTake = min(K, present);
+    if (sumTake != K) { atomicOr(&ctl[G_ERR], ERR_UNDERFLOW); }
+    st(G_COUNT, count - sumTake);
+    st(G_TOTAL, sumTake);
+    atomicAdd(&ctl[G_ENQ], n);
+    if ((P.flags & 1u) != 0u) { atomicAdd(&ctl[G_CLEARED], sumTake); }
+    else { atomicAdd(&ctl[G_DEQ], sumTake); }
+  }
+  // ---- small segment: the move in this workgroup
+  if ((P.flags & 8u) != 0u) {
+    storageBarrier(); // (every WGSL barrier is also a control barrier)
+    let total = n + P.kOld;
+    for (var idx = i; idx < total; idx += 256u) { seg_item(idx, shift, words()); }
+  }
+  // ---- head fetch: pop plan without commit, gathered here
+  if ((P.flags & 16u) != 0u) {
+    storageBarrier();
+    let h2 = ld(bk(F_HEAD, k));
+    let n2 = ld(bk(F_TAIL, k)) - h2;
+    let P2 = P.peekN;
+    let before2 = wg_scan2(i, vec2<u32>(n2, 0u)).x;
+    let got = min(P2, wtotal.x);
+    var take2 = 0u;
+    if (P2 > before2) { take2 = min(P2 - before2, n2); }
+    var nb2 = 0u;
+    if (take2 > 0u) { nb2 = (((h2 & mask) + take2) >> shift) + 1u; }
+    let off2 = wg_scan2(i, vec2<u32>(nb2, 0u)).x;
+    var b2 = ld(bk(F_HEADBLK, k));
+    for (var j = 0u; j < nb2; j++) {
+      scr[P.tableOff + off2 + j] = b2;
+      if (j + 1u < nb2) { b2 = next_of(b2); }
+    }
+    sOut[i] = min(before2, P2);
+    sHead[i] = h2;
+    sBlkOff[i] = off2;
+    storageBarrier();
+    workgroupBarrier();
+    let W = words();
+    for (var j = i; j < got; j += 256u) {
+      let p = seg_find(j);
+      let r = j - sOut[p];
+      let hh = sHead[p];
+      let q = ((hh & mask) + r) >> shift;
+      let bb = scr[P.tableOff + sBlkOff[p] + q];
+      let slot = (bb << shift) + ((hh + r) & mask);
+      let o = P.peekOff + j * (W + 2u);
+      outb[o] = seqs[slot];
+      outb[o + 1u] = 255u - p;
+      for (var w = 0u; w < W; w++) { outb[o + 2u + w] = pool[slot * W + w]; }
+    }
+  }
+}
+
+@compute @workgroup_size(256)
+fn seg_move(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  seg_item(linear_id(wid, nwg, lid), bshift(), words());
+}
+
+// seg_tiny (1 invocation; for segments of a few messages, e.g. one put + one get): the same
+// operation as seg_main + move (+ peek), done serially with no barrier, visiting only the
+// buckets it touches: pushed buckets in scan order (each push written to its slot; the
+// counting sort makes a bucket's pushes consecutive), then the non-empty buckets from the
+// bitmap, highest first, for the pops and the head fetch. Same results, same invariants;
+// block ids taken from / given back to the free stack one at a time at its top.
+@compute @workgroup_size(1)
+fn seg_tiny() {
+  let shift = bshift();
+  let mask = (1u << shift) - 1u;
+  let W = words();
+  let S = W + 1u;
+  let n = P.n;
+  let K = P.popK;
+  var freeTop = ld(G_FREETOP);
+  let seq = ld(G_NEXTSEQ) + P.seqSkip;
+  var err = 0u;
+  // ---- pushes
+  if (n > 0u) {
+    var p = 0u;
+    for (var i = 255u - P.kHi; i <= 255u - P.kLo; i++) {
+      let k = 255u - i;
+      let c = inp[P.cntOff + k];
+      if (c == 0u) { continue; }
+      let tail = ld(bk(F_TAIL, k));
+      var b = ld(bk(F_TAILBLK, k));
+      for (var r = 0u; r < c; r++) {
+        let t = tail + r;
+        if (r > 0u && (t & mask) == 0u) {
+          // the tail block is full: link a fresh one from the free stack
+          var nb = 0u;
+          if (freeTop == 0u) { err |= ERR_POOL; } else { freeTop -= 1u; nb = free_at(freeTop); }
+          set_next(b, nb);
+          set_next(nb, NONE);
+          b = nb;
+        }
+        let rec = P.inOff + (p + r) * S;
+        let slot = (b << shift) + (t & mask);
+        seqs[slot] = seq + (inp[rec] >> 8u);
+        for (var w = 0u; w < W; w++) { pool[slot * W + w] = inp[rec + 1u + w]; }
+      }
+      // a block is linked when its first ticket is written, so the chain ends at the tail's block
+      // exactly as in seg_main, except when the new tail starts a block: link it now
+      let newTail = tail + c;
+      if ((newTail & mask) == 0u) {
+        var nb = 0u;
+        if (freeTop == 0u) { err |= ERR_POOL; } else { freeTop -= 1u; nb = free_at(freeTop); }
+        set_next(b, nb);
+        set_next(nb, NONE);
+        b = nb;
+      }
+      st(bk(F_TAILBLK, k), b);
+      st(bk(F_TAIL, k), newTail);
+      set_occupied(k, true);
+      p += c;
+    }
+  }
+  let count = ld(G_COUNT) + n;
+  if (count > ld(G_CAP)) { err |= ERR_CAPACITY; }
+  // ---- pops, highest bucket first
+  var taken = 0u;
+  for (var w = 7i; w >= 0i && taken < K; w--) {
+    var bits = ld(G_BITMAP + u32(w));
+    while (bits != 0u && taken < K) {
+      let bit = 31u - countLeadingZeros(bits);
+      bits &= ~(1u << bit);
+      let k = u32(w) * 32u + bit;
+      let head = ld(bk(F_HEAD, k));
+      let nk = ld(bk(F_TAIL, k)) - head;
+      let take = min(K - taken, nk);
+      var b = ld(bk(F_HEADBLK, k));
+      if (P.kOut > 0u) {
+        var cur = b;
+        for (var r = 0u; r < take; r++) {
+          let t = head + r;
+          if (r > 0u && (t & mask) == 0u) { cur = next_of(cur); }
+          let slot = (cur << shift) + (t & mask);
+          let o = P.outOff + (taken + r) * (W + 2u);
+          outb[o] = seqs[slot];
+          outb[o + 1u] = k;
+          for (var x = 0u; x < W; x++) { outb[o + 2u + x] = pool[slot * W + x]; }
+        }
+      }
+      let passed = ((head & mask) + take) >> shift;
+      for (var j = 0u; j < passed; j++) {
+        let nb = next_of(b);
+        set_free(freeTop, b);
+        freeTop += 1u;
+        b = nb;
+      }
+      st(bk(F_HEAD, k), head + take);
+      st(bk(F_HEADBLK, k), b);
+      if (take == nk) { set_occupied(k, false); }
+      taken += take;
+    }
+  }
+  if (taken != K) { err |= ERR_UNDERFLOW; }
+  // ---- head fetch
+  if ((P.flags & 16u) != 0u) {
+    var got = 0u;
+    for (var w = 7i; w >= 0i && got < P.peekN; w--) {
+      var bits = ld(G_BITMAP + u32(w));
+      while (bits != 0u && got < P.peekN) {
+        let bit = 31u - countLeadingZeros(bits);
+        bits &= ~(1u << bit);
+        let k = u32(w) * 32u + bit;
+        let head = ld(bk(F_HEAD, k));
+        let take = min(P.peekN - got, ld(bk(F_TAIL, k)) - head);
+        var cur = ld(bk(F_HEADBLK, k));
+        for (var r = 0u; r < take; r++) {
+          let t = head + r;
+          if (r > 0u && (t & mask) == 0u) { cur = next_of(cur); }
+          let slot = (cur << shift) + (t & mask);
+          let o = P.peekOff + (got + r) * (W + 2u);
+          outb[o] = seqs[slot];
+          outb[o + 1u] = k;
+          for (var x = 0u; x < W; x++) { outb[o + 2u + x] = pool[slot * W + x]; }
+        }
+        got += take;
+      }
+    }
+  }
+  if (err != 0u) { atomicOr(&ctl[G_ERR], err); }
+  st(G_FREETOP, freeTop);
+  st(G_PLANSEQ, seq);
+  st(G_NEXTSEQ, seq + n);
+  st(G_COUNT, count - taken);
+  st(G_TOTAL, taken);
+  atomicAdd(&ctl[G_ENQ], n);
+  if ((P.flags & 1u) != 0u) { atomicAdd(&ctl[G_CLEARED], taken); }
+  else { atomicAdd(&ctl[G_DEQ], taken); }
+}

@@ -1,0 +1,118 @@
+/**
+ * Device acquisition: the one place that finds a WebGPU implementation and an adapter.
+ * Uses `navigator.gpu` when the runtime has it (browsers, Deno), else the `webgpu` npm
+ * package (Dawn). Reports what the adapter is, including whether it is a software one.
+ */
+import { GpuUnavailableError } from './errors.js';
+
+export const INSTALL_HINT =
+  'Install a Vulkan driver: a GPU vendor driver, or Mesa >= 24 lavapipe (software), e.g. on Debian 12: ' +
+  '`apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (Debian 12 needs bookworm-backports: ' +
+  'its own Mesa 22 lavapipe lacks features Dawn requires). Then make sure the `webgpu` npm package is installed.';
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  description: string;
+  device: string;
+  /** True when the adapter is a software rasteriser (llvmpipe / lavapipe / SwiftShader / WARP ...). */
+  isSoftware: boolean;
+}
+
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  info: AdapterReport;
+}
+
+let gpuPromise: Promise<GPU> | undefined;
+
+async function loadGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (typeof process !== 'undefined' && process.env && !process.env.XDG_RUNTIME_DIR) {
+    process.env.XDG_RUNTIME_DIR = '/tmp'; // lavapipe prints an error line without it
+  }
+  let mod: { create: (flags: string[]) => GPU; globals: object };
+  try {
+    mod = (await import('webgpu')) as unknown as typeof mod;
+  } catch (error) {
+    throw new GpuUnavailableError(`no navigator.gpu and the 'webgpu' package failed to load (${String(error)}). ${INSTALL_HINT}`);
+  }
+  Object.assign(globalThis, mod.globals);
+  return mod.create([]);
+}
+
+export function gpuApi(): Promise<GPU> {
+  gpuPromise ??= loadGpu().catch((error: unknown) => {
+    gpuPromise = undefined;
+    throw error;
+  });
+  return gpuPromise;
+}
+
+const SOFTWARE = /software|llvmpipe|lavapipe|swiftshader|warp|cpu/i;
+
+export function describeAdapter(adapter: GPUAdapter): AdapterReport {
+  const info = (adapter as { info?: GPUAdapterInfo }).info;
+  const vendor = info?.vendor ?? '';
+  const architecture = info?.architecture ?? '';
+  const description = info?.description ?? '';
+  const device = info?.device ?? '';
+  const isSoftware =
+    SOFTWARE.test(architecture) || SOFTWARE.test(description) || SOFTWARE.test(device) ||
+    (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  return { vendor, architecture, description, device, isSoftware };
+}
+
+/** Finds an adapter or throws GpuUnavailableError saying what to install. */
+export async function requestAdapter(options?: GPURequestAdapterOptions): Promise<GPUAdapter> {
+  const gpu = await gpuApi();
+  const adapter = await gpu.requestAdapter(options);
+  if (!adapter) throw new GpuUnavailableError(`WebGPU found no adapter. ${INSTALL_HINT}`);
+  return adapter;
+}
+
+/**
+ * A new device. `limits: 'adapter'` asks for the adapter's largest storage binding and buffer
+ * sizes; the default asks for the spec defaults (128 MiB per storage binding, 256 MiB per buffer).
+ */
+export async function acquireDevice(options: { limits?: 'default' | 'adapter' } = {}): Promise<AcquiredDevice> {
+  const adapter = await requestAdapter();
+  const requiredLimits: Record<string, number> = {};
+  if (options.limits === 'adapter') {
+    requiredLimits.maxStorageBufferBindingSize = adapter.limits.maxStorageBufferBindingSize;
+    requiredLimits.maxBufferSize = adapter.limits.maxBufferSize;
+  }
+  const device = await adapter.requestDevice({ requiredLimits });
+  return { device, adapter, info: describeAdapter(adapter) };
+}
+
+let shared: Promise<AcquiredDevice> | undefined;
+
+/** The process-wide device queues use when none is given; replaced after it is lost. */
+export function sharedDevice(): Promise<AcquiredDevice> {
+  if (shared === undefined) {
+    const p = acquireDevice();
+    shared = p;
+    p.then(
+      (acq) => {
+        void acq.device.lost.then(() => {
+          if (shared === p) shared = undefined;
+        });
+      },
+      () => {
+        if (shared === p) shared = undefined;
+      },
+    );
+  }
+  return shared;
+}
+
+const infos = new WeakMap<GPUDevice, AdapterReport>();
+export function rememberInfo(device: GPUDevice, info: AdapterReport): void {
+  infos.set(device, info);
+}
+export function deviceInfo(device: GPUDevice): AdapterReport | undefined {
+  return infos.get(device);
+}

@@ -1,0 +1,1055 @@
+/**
+ * GpuMessageQueue: the MessageQueue contract with storage, ordering, capacity and drops in GPU
+ * memory (see shaders/queue-*.wgsl).
+ *
+ * HOST / DEVICE SPLIT
+ *   The host decides *how many*: it alone mutates the queue, so it knows the exact size and
+ *   applies the contract's rules (waiting getters/putters, BLOCK/REJECT/DROP_OLDEST, stats)
+ *   synchronously, exactly like the CPU queue. Each decision is recorded in an op log
+ *   (push / drop-oldest / pop / clear). The device decides *which*: priority order, FIFO,
+ *   oldest-by-sequence; it replays the op log in the same order, so every operation gets the
+ *   same messages as on the CPU queue.
+ *   All ops issued in one event-loop turn go to the device in one submission (setImmediate).
+ *   Consecutive pushes/drops form one push phase and consecutive pops one pop phase; a push
+ *   after a pop starts a new segment, so the device order equals the host order.
+ *
+ * SYNC MEMBERS
+ *   size/isEmpty/isFull are exact. getNowait()/peek() need the message itself, so the host keeps
+ *   a *prefix cache*: the k most urgent messages in order (fetched from the device with each
+ *   submission, and kept up to date by host-side pushes/pops), flagged `complete` when it holds
+ *   the whole queue. They never return a message out of order; they return null while the head
+ *   is only on the device (and start fetching it). After `await q.flush()` the head is cached.
+ *
+ * PAYLOADS
+ *   opaque (no schema): the device holds priority, sequence and a u32 handle; the host keeps the
+ *   object in a handle table until it is dequeued, dropped or cleared.
+ *   schema: the device holds the packed struct; results are unpacked copies.
+ *
+ * onDrop runs when the device reports which message it evicted (after the submission's
+ * readback), in eviction order, before the flush that covers it resolves.
+ */
+import {
+  BackpressureStrategy,
+  type Queue,
+  type QueueOptions,
+  type QueueStats,
+  type WaitOptions,
+} from '../queue/contract.js';
+import { QueueClosedError, QueueFullError, QueueTimeoutError } from '../queue/errors.js';
+import { priorityOf } from '../queue/message.js';
+import { checkMax, notify, resolveQueueOptions } from '../queue/message-queue.js';
+import { WaitList, readWait, type Wait } from '../queue/waiters.js';
+import type { MessageSchema } from '../schema/define-message.js';
+import { deviceInfo, sharedDevice, rememberInfo, type AdapterReport } from './device.js';
+import { DeviceLostError } from './errors.js';
+import { BUCKETS, G, QueueEngine, SEG_CAP, type EngineProfile, type Segment, type SubmissionResult } from './engine.js';
+
+export interface GpuQueueOptions<T> extends QueueOptions<T> {
+  /** Fixed-layout payloads stored on the device; without it, any object (opaque mode). */
+  schema?: MessageSchema<T & object>;
+  /** Device to use; default: one shared device acquired on first use. */
+  device?: GPUDevice;
+  /** How many of the most urgent messages each submission fetches for getNowait/peek. Default 32. */
+  prefetch?: number;
+  /** @internal first ticket of every bucket (tests of u32 wrap-around) */
+  initialTicket?: number;
+  /** @internal first insertion sequence number (tests of u32 wrap-around) */
+  initialSeq?: number;
+}
+
+interface GetRequest {
+  max: number;
+}
+interface PutRequest<T> {
+  messages: readonly T[];
+  priorities: ArrayLike<number>;
+  index: number;
+  /** Messages of the same putMany that went in before it had to wait. */
+  before: number;
+}
+
+/** A pop whose messages the device will report (or the cache already knew). */
+interface PopOp<T> {
+  t: 'pop';
+  n: number;
+  clear: boolean;
+  /** set when the prefix cache supplied the results at record time */
+  known: boolean;
+  resolve?: (values: T[]) => void;
+  reject?: (error: unknown) => void;
+}
+interface DropOp {
+  t: 'drop';
+  /** the host identified (and notified) the evicted message at record time */
+  known: boolean;
+}
+/**
+ * One segment of the op log: its pushes and drops (in any interleaving: the device applies the
+ * drops of existing messages, then the pushes), then its pops. Pushes are stored column-wise,
+ * with no object per message.
+ */
+interface LogSegment<T> {
+  drops: DropOp[];
+  /** this segment's pushes are entries [start, end) of the queue's push columns */
+  start: number;
+  end: number;
+  pops: PopOp<T>[];
+}
+
+interface CacheEntry<T> {
+  priority: number;
+  seq: number;
+  message: T;
+  handle: number;
+}
+
+interface SegmentOps<T> {
+  segment: Segment;
+  pops: PopOp<T>[];
+  /** one entry per drop op of the segment, in order; the first `segment.dropExisting` are evictions on the device */
+  drops: DropOp[];
+  /** messages evicted before reaching the device (the segment's first pushes), whose onDrop is still due */
+  immediateDrops: T[];
+}
+
+interface Pending<T> {
+  segments: SegmentOps<T>[];
+  peekCount: number;
+  /** op-log position after this submission: the fetched head is current only if nothing came after */
+  logPosition: number;
+}
+
+const CACHE_MAX = 64;
+/**
+ * A turn that alternates pushes and pops (e.g. put/get pairs served from the prefix cache without
+ * ever yielding) would otherwise build one submission with a dispatch set per alternation:
+ * past this many segments the log is submitted at once and a new one starts.
+ */
+const MAX_SEGMENTS = 64;
+// captured at load so fake timers in tests cannot stall the device pipeline
+const realSetImmediate: typeof setImmediate = globalThis.setImmediate;
+const RESOLVED: Promise<void> = Promise.resolve();
+
+export class GpuMessageQueue<T extends object = Record<string, unknown>> implements Queue<T> {
+  readonly maxSize: number;
+  readonly backpressure: BackpressureStrategy;
+  readonly device: GPUDevice;
+  readonly schema: MessageSchema<T & object> | undefined;
+  private readonly onDrop: ((message: T) => void) | undefined;
+  private readonly engine: QueueEngine;
+  private readonly getters = new WaitList<T | T[], GetRequest>();
+  private readonly putters = new WaitList<void, PutRequest<T>>();
+  private readonly words: number;
+  private readonly prefetch: number;
+  private count = 0;
+  private isClosed = false;
+  private lostError: DeviceLostError | null = null;
+  private enqueued = 0;
+  private dequeued = 0;
+  private dropped = 0;
+  private rejected = 0;
+  private timedOut = 0;
+  // op log and submissions
+  private log: LogSegment<T>[] = [];
+  // push columns of the current log (reused across submissions: no allocation per message)
+  private colPrio = new Uint8Array(1024);
+  private colHandle = new Uint32Array(1024);
+  private colMsg: T[] = [];
+  private colN = 0;
+  private uploadBuf = new Uint32Array(1024);
+  private logPosition = 0;
+  private scheduled = false;
+  private fetchWanted = false;
+  private deviceSize = 0; // size on the device after everything submitted so far
+  private hostSeq: number; // mirror of the device's next insertion sequence
+  private chain: Promise<void> = RESOLVED;
+  private readonly inFlight = new Set<Pending<T>>();
+  // prefix cache
+  private cache: CacheEntry<T>[] = [];
+  private cacheComplete = true;
+  // opaque payloads
+  private readonly table = new Map<number, T>();
+  private nextHandle = 1;
+  private lastGlobals: Uint32Array | null = null;
+  private flushWaiters: (() => void)[] = [];
+
+  /** Creates a queue (acquiring the shared device if none is given). Rejects with GpuUnavailableError without an adapter. */
+  static async create<T extends object = Record<string, unknown>>(options: GpuQueueOptions<T> = {}): Promise<GpuMessageQueue<T>> {
+    resolveQueueOptions(options);
+    let device = options.device;
+    if (!device) {
+      const acq = await sharedDevice();
+      rememberInfo(acq.device, acq.info);
+      device = acq.device;
+    }
+    return new GpuMessageQueue<T>(device, options);
+  }
+
+  private constructor(device: GPUDevice, options: GpuQueueOptions<T>) {
+    const { maxSize, backpressure, onDrop } = resolveQueueOptions(options);
+    this.maxSize = maxSize;
+    this.backpressure = backpressure;
+    this.onDrop = onDrop;
+    this.device = device;
+    this.schema = options.schema;
+    this.words = this.schema ? this.schema.words : 1;
+    const prefetch = options.prefetch ?? 32;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 1) throw new RangeError('prefetch must be a positive integer');
+    this.prefetch = Math.min(prefetch, CACHE_MAX);
+    this.hostSeq = (options.initialSeq ?? 0) >>> 0;
+    this.engine = new QueueEngine(device, {
+      maxSize,
+      words: this.words,
+      initialTicket: options.initialTicket,
+      initialSeq: options.initialSeq,
+    });
+    void device.lost.then((info) => this.onLost(info.message || String(info.reason)));
+  }
+
+  // ---------------------------------------------------------------- readable state
+  get size(): number {
+    return this.count;
+  }
+  get isEmpty(): boolean {
+    return this.count === 0;
+  }
+  get isFull(): boolean {
+    return this.count >= this.maxSize;
+  }
+  get closed(): boolean {
+    return this.isClosed;
+  }
+  get stats(): Readonly<QueueStats> {
+    const { enqueued, dequeued, dropped, rejected, timedOut } = this;
+    return Object.freeze({ enqueued, dequeued, dropped, rejected, timedOut });
+  }
+  /** Adapter vendor/architecture/description, when this queue's device came from device.ts. */
+  get adapterInfo(): AdapterReport | undefined {
+    return deviceInfo(this.device);
+  }
+  /** Bytes of GPU memory this queue holds (storage; staging buffers excluded). */
+  get gpuBytes(): number {
+    return this.engine.bytes;
+  }
+  /** @internal timing counters of the device half */
+  get profile(): Readonly<EngineProfile> {
+    return this.engine.profile;
+  }
+  /** @internal number of host-held opaque messages */
+  get hostTableSize(): number {
+    return this.table.size;
+  }
+  /** @internal device counters after the last readback: count, enqueued, dequeued, dropped, cleared, err */
+  get deviceCounters(): { count: number; enqueued: number; dequeued: number; dropped: number; cleared: number; error: number; nextSeq: number } | null {
+    const g = this.lastGlobals;
+    if (!g) return null;
+    return { count: g[G.COUNT], enqueued: g[G.ENQ], dequeued: g[G.DEQ], dropped: g[G.DROPPED], cleared: g[G.CLEARED], error: g[G.ERR], nextSeq: g[G.NEXTSEQ] };
+  }
+  /** @internal the engine (device-side API, tests) */
+  get _engine(): QueueEngine {
+    return this.engine;
+  }
+
+  // ---------------------------------------------------------------- contract
+  putNowait(message: T): boolean {
+    this.assertOpen();
+    const priority = this.priorityOf(message);
+    if (this.count >= this.maxSize) {
+      if (this.backpressure !== BackpressureStrategy.DROP_OLDEST) {
+        this.rejected++;
+        return false;
+      }
+      this.notifyDrop(this.insertDroppingOldest(priority, message));
+      return true;
+    }
+    this.insert(priority, message);
+    return true;
+  }
+
+  put(message: T, options?: WaitOptions): Promise<void> {
+    try {
+      this.assertUsable();
+      const priority = this.priorityOf(message);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
+      if (this.count < this.maxSize) {
+        this.insert(priority, message);
+        return RESOLVED;
+      }
+      if (this.backpressure === BackpressureStrategy.DROP_OLDEST) {
+        this.notifyDrop(this.insertDroppingOldest(priority, message));
+        return RESOLVED;
+      }
+      if (this.backpressure === BackpressureStrategy.REJECT) {
+        this.rejected++;
+        return Promise.reject(new QueueFullError());
+      }
+      return this.block({ messages: [message], priorities: [priority], index: 0, before: 0 }, wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  putMany(messages: readonly T[], options?: WaitOptions): Promise<void> {
+    try {
+      this.assertUsable();
+      if (!Array.isArray(messages)) throw new TypeError('putMany expects an array of messages');
+      const priorities = new Uint8Array(messages.length);
+      for (let i = 0; i < messages.length; i++) priorities[i] = this.priorityOf(messages[i]);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
+      if (this.backpressure === BackpressureStrategy.REJECT && this.count + messages.length > this.maxSize) {
+        this.rejected += messages.length;
+        throw new QueueFullError(`queue has room for ${this.maxSize - this.count}, putMany brought ${messages.length}`);
+      }
+      const request: PutRequest<T> = { messages, priorities, index: 0, before: 0 };
+      if (this.fill(request)) return RESOLVED;
+      // keep the rest of the batch, not the caller's array, which the caller may change while we wait
+      const rest = messages.slice(request.index);
+      return this.block({ messages: rest, priorities: priorities.subarray(request.index), index: 0, before: request.index }, wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  getNowait(): T | null {
+    this.assertOpen();
+    if (this.count === 0) return null;
+    if (this.cache.length === 0) {
+      this.requestFetch();
+      return null;
+    }
+    return (this.take(1) as T[])[0];
+  }
+
+  get(options?: WaitOptions): Promise<T> {
+    try {
+      this.assertUsable();
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
+      if (this.count > 0) return this.takeAsync(1).then((v) => v[0]);
+      return this.waitForMessages(0, wait) as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  getMany(max: number, options?: WaitOptions): Promise<T[]> {
+    try {
+      this.assertUsable();
+      checkMax(max);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
+      if (this.count > 0) return this.takeAsync(Math.min(max, this.count));
+      return this.waitForMessages(max, wait) as Promise<T[]>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  peek(): T | null {
+    this.assertOpen();
+    if (this.count === 0) return null;
+    if (this.cache.length === 0) {
+      this.requestFetch();
+      return null;
+    }
+    return this.cache[0].message;
+  }
+
+  clear(): number {
+    this.assertOpen();
+    const removed = this.count;
+    if (removed > 0) {
+      // the table holds exactly the queued messages unless device pops are unresolved
+      const exact = !this.schema && this.table.size === this.count;
+      if (exact) this.table.clear();
+      this.recordPop({ t: 'pop', n: removed, clear: true, known: exact || !!this.schema });
+      this.count = 0;
+    }
+    this.cache = [];
+    this.cacheComplete = true;
+    this.admitPutters();
+    return removed;
+  }
+
+  /**
+   * Runs a user compute kernel that calls the device-side API (`deviceApiWgsl(schema, group)`:
+   * rk_try_pop / rk_try_push) on this queue, in one submission with the queue's own commit passes.
+   * `encode(pass, group)` sets the user's pipeline and bind groups (`group` at the index the WGSL
+   * was generated for, layout `deviceBindGroupLayout`) and dispatches. Afterwards the host learns
+   * how many messages the kernel popped and pushed: size and stats (dequeued/enqueued) include
+   * them, and waiting getters/putters are served. Schema mode only. Other calls must wait for the
+   * returned promise (they throw / reject while it is pending).
+   */
+  async runDeviceKernel(
+    encode: (pass: GPUComputePassEncoder, group: GPUBindGroup) => void,
+    options: { inboxCapacity?: number } = {},
+  ): Promise<{ popped: number; pushed: number }> {
+    this.assertUsable();
+    if (!this.schema) throw new TypeError('the device-side API needs schema mode: an opaque handle means nothing to a kernel');
+    await this.flush();
+    this.assertUsable();
+    this.deviceBusy = true;
+    try {
+      const inbox = options.inboxCapacity ?? Math.min(this.maxSize, 65536);
+      const r = await this.chainOn(this.engine.runDevice(encode, inbox, this.prefetch));
+      const popped = r.globals[G.DEVPOPS];
+      const pushed = r.globals[G.DEVPUSHES];
+      this.lastGlobals = r.globals;
+      if (r.globals[G.ERR] !== 0) throw new Error(`ringkernel: device invariant violated (error flags ${r.globals[G.ERR]})`);
+      this.count += pushed - popped;
+      this.deviceSize += pushed - popped;
+      this.enqueued += pushed;
+      this.dequeued += popped;
+      this.hostSeq = (this.hostSeq + pushed) >>> 0;
+      const R = this.words + 2;
+      const views = viewsOf(r.peek);
+      const entries: CacheEntry<T>[] = [];
+      for (let o = 0; o + R <= r.peek.length && entries.length < this.count; o += R) {
+        const d = this.decode(r.peek, o, views);
+        entries.push({ priority: d.priority, seq: d.seq, message: d.message, handle: 0 });
+      }
+      this.cache = entries;
+      this.cacheComplete = entries.length === this.count;
+      this.deviceBusy = false;
+      if (this.getters.length !== 0) this.serveGetters();
+      if (this.putters.length !== 0) this.admitPutters();
+      return { popped, pushed };
+    } finally {
+      this.deviceBusy = false;
+    }
+  }
+
+  /** Layout of the bind group `runDeviceKernel` passes to `encode`. */
+  get deviceBindGroupLayout(): GPUBindGroupLayout {
+    return this.engine.deviceBindGroupLayout();
+  }
+
+  private chainOn<R>(p: Promise<R>): Promise<R> {
+    const out = this.chain.then(() => p);
+    this.chain = out.then(
+      () => undefined,
+      (error: unknown) => {
+        if (isLost(error)) this.onLost(String(error));
+      },
+    );
+    return out.catch((error: unknown) => {
+      throw this.lostError ?? error;
+    });
+  }
+
+  /**
+   * Resolves when every earlier operation has been applied on the device and the head of the
+   * queue has been fetched to the host (so one peek/getNowait returns it if there is one).
+   */
+  async flush(): Promise<void> {
+    if (this.lostError) throw this.lostError;
+    if (this.isClosed) return this.chain;
+    if (this.count > 0 && this.cache.length === 0) this.fetchWanted = true;
+    this.submitNow();
+    await this.chain;
+    if (this.lostError) throw this.lostError;
+  }
+
+  /** Rejects waiters with QueueClosedError, lets submitted work finish, then frees the GPU buffers. */
+  async close(): Promise<void> {
+    if (this.isClosed) return this.chain;
+    this.isClosed = true;
+    this.count = 0;
+    this.cache = [];
+    const closedError = () => new QueueClosedError('queue was closed while the operation waited');
+    this.getters.rejectAll(closedError);
+    this.putters.rejectAll(closedError);
+    if (!this.lostError) this.submitNow();
+    try {
+      await this.chain;
+    } finally {
+      this.engine.destroy();
+      this.table.clear();
+      this.cache = [];
+    }
+  }
+
+  // ---------------------------------------------------------------- host rules (as MessageQueue)
+  private priorityOf(message: T): number {
+    return this.schema ? this.schema.check(message) : priorityOf(message);
+  }
+
+  private deviceBusy = false;
+
+  private assertOpen(): void {
+    if (this.isClosed) throw new QueueClosedError();
+    if (this.lostError) throw this.lostError;
+    if (this.deviceBusy) throw new Error('GpuMessageQueue: a device kernel is running on this queue; await runDeviceKernel() first');
+  }
+  private assertUsable(): void {
+    this.assertOpen();
+  }
+
+  private insert(priority: number, message: T): void {
+    let handle = 0;
+    if (!this.schema) {
+      handle = this.nextHandle;
+      this.nextHandle = (this.nextHandle + 1) >>> 0 || 1;
+      this.table.set(handle, message);
+    }
+    const seg = this.pushSegment();
+    let n = this.colN;
+    if (n === this.colPrio.length) this.growColumns();
+    this.colPrio[n] = priority;
+    this.colHandle[n] = handle;
+    this.colMsg[n] = message;
+    seg.end = this.colN = n + 1;
+    this.logPosition++;
+    this.count++;
+    this.enqueued++;
+    this.cachePush(priority, this.hostSeq, message, handle);
+    this.hostSeq = (this.hostSeq + 1) >>> 0;
+    if (this.getters.length !== 0) this.serveGetters();
+  }
+
+  /** insert() for messages[from ..] (room for all of them, no waiting getters). */
+  private insertBatch(messages: readonly T[], priorities: ArrayLike<number>, from: number): void {
+    const opaque = !this.schema;
+    let j = from;
+    while (j < messages.length) {
+      const seg = this.pushSegment();
+      const m = Math.min(messages.length - j, SEG_CAP - (seg.end - seg.start));
+      let n = this.colN;
+      while (n + m > this.colPrio.length) this.growColumns();
+      const prio = this.colPrio;
+      const handles = this.colHandle;
+      const msgs = this.colMsg;
+      const end = j + m;
+      for (; j < end; j++, n++) {
+        const message = messages[j];
+        const priority = priorities[j];
+        let handle = 0;
+        if (opaque) {
+          handle = this.nextHandle;
+          this.nextHandle = (handle + 1) >>> 0 || 1;
+          this.table.set(handle, message);
+        }
+        prio[n] = priority;
+        handles[n] = handle;
+        msgs[n] = message;
+        this.cachePush(priority, this.hostSeq, message, handle);
+        this.hostSeq = (this.hostSeq + 1) >>> 0;
+      }
+      seg.end = this.colN = n;
+      this.logPosition += m;
+      this.count += m;
+      this.enqueued += m;
+    }
+  }
+
+  /**
+   * DROP_OLDEST on a full queue. The host names the evicted message at once when it can: in
+   * opaque mode the handle table is insertion-ordered and holds exactly the queued messages
+   * unless device pops are still unresolved; in either mode a complete prefix cache holds
+   * everything. Otherwise the device reports it and onDrop runs after the readback. The
+   * device evicts the same message either way (exactly the oldest by insertion sequence).
+   */
+  private insertDroppingOldest(priority: number, message: T): { evicted: T } | undefined {
+    const op: DropOp = { t: 'drop', known: false };
+    this.pushSegment().drops.push(op);
+    this.logPosition++;
+    let evicted: T | undefined;
+    if (!this.schema && this.table.size === this.count) {
+      const first = this.table.entries().next().value as [number, T];
+      this.table.delete(first[0]);
+      evicted = first[1];
+      const at = this.cache.findIndex((e) => e.handle === first[0]);
+      if (at >= 0) this.cache.splice(at, 1);
+      op.known = true;
+    } else if (this.cacheComplete && this.cache.length === this.count) {
+      let best = 0;
+      let bestAge = -1;
+      for (let i = 0; i < this.cache.length; i++) {
+        const age = (this.hostSeq - this.cache[i].seq) >>> 0;
+        if (age > bestAge) {
+          bestAge = age;
+          best = i;
+        }
+      }
+      const e = this.cache.splice(best, 1)[0];
+      if (!this.schema) this.table.delete(e.handle);
+      evicted = e.message;
+      op.known = true;
+    } else {
+      this.cache = [];
+      this.cacheComplete = false;
+    }
+    this.count--;
+    this.dropped++;
+    this.insert(priority, message);
+    return op.known ? { evicted: evicted as T } : undefined;
+  }
+
+  /** onDrop once the call is done (as MessageQueue does); an unknown eviction is reported after the readback. */
+  private notifyDrop(d: { evicted: T } | undefined): void {
+    if (d !== undefined && this.onDrop !== undefined) notify(this.onDrop, d.evicted);
+  }
+
+  /** Removes n (<= size) messages; returns them when the cache knows them, else a promise. */
+  private take(n: number): T[] | Promise<T[]> {
+    const op: PopOp<T> = { t: 'pop', n, clear: false, known: false };
+    let result: T[] | Promise<T[]>;
+    if (this.cache.length >= n) {
+      const entries = this.cache.splice(0, n);
+      op.known = true;
+      result = entries.map((e) => {
+        if (!this.schema) this.table.delete(e.handle);
+        return e.message;
+      });
+      if (this.cache.length === 0 && this.count - n > 0) this.cacheComplete = false;
+    } else {
+      result = new Promise<T[]>((resolve, reject) => {
+        op.resolve = resolve;
+        op.reject = reject;
+      });
+      this.cache = [];
+      this.cacheComplete = this.count - n === 0;
+    }
+    this.recordPop(op);
+    this.count -= n;
+    this.dequeued += n;
+    if (this.putters.length !== 0) this.admitPutters();
+    return result;
+  }
+
+  private takeAsync(n: number): Promise<T[]> {
+    const r = this.take(n);
+    return Array.isArray(r) ? Promise.resolve(r) : r;
+  }
+
+  private serveGetters(): void {
+    while (this.count !== 0) {
+      const waiter = this.getters.shift();
+      if (waiter === null) return;
+      const { max } = waiter.data;
+      const r = this.takeAsync(max === 0 ? 1 : Math.min(max, this.count));
+      const value = max === 0 ? r.then((v) => v[0]) : r;
+      waiter.resolve(value as unknown as T | T[]);
+    }
+  }
+
+  private fill(request: PutRequest<T>): boolean {
+    const { messages, priorities } = request;
+    const rest = messages.length - request.index;
+    if (rest > 1 && this.count + rest <= this.maxSize && this.getters.length === 0) {
+      // everything fits and nobody waits: one loop over the columns, no per-message calls
+      this.insertBatch(messages, priorities, request.index);
+      request.index = messages.length;
+      return true;
+    }
+    const dropping = this.backpressure === BackpressureStrategy.DROP_OLDEST;
+    let evicted: ({ evicted: T } | undefined)[] | undefined;
+    while (request.index < messages.length) {
+      const i = request.index;
+      if (this.count < this.maxSize) this.insert(priorities[i], messages[i]);
+      else if (dropping) (evicted ??= []).push(this.insertDroppingOldest(priorities[i], messages[i]));
+      else return false;
+      request.index = i + 1;
+    }
+    // onDrop runs once the whole batch is in, so it sees the queue's final state
+    if (evicted !== undefined) for (const d of evicted) this.notifyDrop(d);
+    return true;
+  }
+
+  private block(request: PutRequest<T>, wait: Wait | undefined): Promise<void> {
+    if (wait?.timeout === 0) {
+      this.timedOut++;
+      return Promise.reject(this.fullError(request));
+    }
+    return this.putters.wait(request, wait, (waiter) => {
+      this.timedOut++;
+      return this.fullError(waiter.data);
+    }).promise;
+  }
+
+  private fullError(request: PutRequest<T>): QueueFullError {
+    const accepted = request.before + request.index;
+    const total = request.before + request.messages.length;
+    return total === 1
+      ? new QueueFullError('queue is full: put timed out')
+      : new QueueFullError(`queue is full: putMany timed out after ${accepted} of ${total} messages`, accepted);
+  }
+
+  private admitPutters(): void {
+    for (let waiter = this.putters.head; waiter !== null; waiter = this.putters.head) {
+      if (!this.fill(waiter.data)) return;
+      this.putters.shift();
+      waiter.resolve();
+    }
+  }
+
+  private waitForMessages(max: number, wait: Wait | undefined): Promise<T | T[]> {
+    if (wait?.timeout === 0) {
+      this.timedOut++;
+      return Promise.reject(new QueueTimeoutError());
+    }
+    return this.getters.wait({ max }, wait, (): QueueTimeoutError => {
+      this.timedOut++;
+      return new QueueTimeoutError(`no message arrived within ${wait?.timeout} ms`);
+    }).promise;
+  }
+
+  // ---------------------------------------------------------------- prefix cache
+  private cachePush(priority: number, seq: number, message: T, handle: number): void {
+    const c = this.cache;
+    // position: after every entry with priority >= priority (the new message is the newest)
+    let lo = c.length;
+    if (lo !== 0 && c[lo - 1].priority < priority) {
+      lo = 0;
+      let hi = c.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (c[mid].priority >= priority) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    if (lo === c.length && !this.cacheComplete) return; // belongs after the known prefix
+    if (lo >= CACHE_MAX) {
+      this.cacheComplete = false;
+      return;
+    }
+    c.splice(lo, 0, { priority, seq, message, handle });
+    if (c.length > CACHE_MAX) {
+      c.length = CACHE_MAX;
+      this.cacheComplete = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- op log -> device
+  /** The segment a push or drop goes to: a new one after pops (or when the current one is full). */
+  private pushSegment(): LogSegment<T> {
+    const log = this.log;
+    let seg = log.length > 0 ? log[log.length - 1] : undefined;
+    if (seg === undefined || seg.pops.length > 0 || seg.end - seg.start >= SEG_CAP) {
+      if (seg !== undefined && log.length >= MAX_SEGMENTS) this.submitNow();
+      seg = { drops: [], start: this.colN, end: this.colN, pops: [] };
+      this.log.push(seg);
+    }
+    if (!this.scheduled) this.schedule();
+    return seg;
+  }
+
+  private growColumns(): void {
+    const prio = new Uint8Array(this.colPrio.length * 2);
+    prio.set(this.colPrio);
+    this.colPrio = prio;
+    const handle = new Uint32Array(this.colHandle.length * 2);
+    handle.set(this.colHandle);
+    this.colHandle = handle;
+  }
+
+  private recordPop(op: PopOp<T>): void {
+    const log = this.log;
+    let seg = log.length > 0 ? log[log.length - 1] : undefined;
+    if (seg === undefined) {
+      seg = { drops: [], start: this.colN, end: this.colN, pops: [] };
+      log.push(seg);
+    }
+    seg.pops.push(op);
+    this.logPosition++;
+    this.schedule();
+  }
+
+  private requestFetch(): void {
+    this.fetchWanted = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    realSetImmediate(() => {
+      this.scheduled = false;
+      this.submitNow();
+    });
+  }
+
+  /** Sends the op log (if any, or a pending fetch) to the device as one submission. */
+  private submitNow(): void {
+    if (this.lostError) return;
+    const log = this.log;
+    if (log.length === 0 && !this.fetchWanted) return;
+    this.log = [];
+    this.fetchWanted = false;
+    const W = this.words;
+    const S = W + 1;
+    const pending: Pending<T> = { segments: [], peekCount: 0, logPosition: this.logPosition };
+    const startSize = this.deviceSize;
+    let devSize = startSize;
+    // first pass: how each segment's drops split (evictions on the device vs. pushes dropped
+    // before reaching it), and the size of the upload
+    let uploadWords = 0;
+    const evictions = new Array<number>(log.length);
+    for (let si = 0; si < log.length; si++) {
+      const seg = log[si];
+      const e = Math.min(seg.drops.length, devSize);
+      evictions[si] = e;
+      const uploaded = seg.end - seg.start - (seg.drops.length - e);
+      if (uploaded > 0) uploadWords += BUCKETS + uploaded * S;
+      let popCount = 0;
+      for (const op of seg.pops) popCount += op.n;
+      devSize = devSize - e + uploaded - popCount;
+    }
+    if (uploadWords > this.uploadBuf.length) {
+      let size = this.uploadBuf.length;
+      while (size < uploadWords) size *= 2;
+      this.uploadBuf = new Uint32Array(size);
+    }
+    const upload = uploadWords > 0 ? this.uploadBuf.subarray(0, uploadWords) : null;
+    const uf = upload ? new Float32Array(upload.buffer) : null;
+    const ui = upload ? new Int32Array(upload.buffer) : null;
+    const cursor = new Uint32Array(BUCKETS);
+    const prios = this.colPrio;
+    const msgs = this.colMsg;
+    const handles = this.colHandle;
+    let at = 0;
+    for (let si = 0; si < log.length; si++) {
+      const seg = log[si];
+      const { drops: dropOps, pops } = seg;
+      const e = evictions[si];
+      const immediate = dropOps.length - e;
+      const immediateDrops: T[] = [];
+      for (let j = 0; j < immediate; j++) {
+        if (dropOps[e + j].known) continue; // already released and notified
+        if (!this.schema) this.table.delete(handles[seg.start + j]);
+        immediateDrops.push(msgs[seg.start + j]);
+      }
+      const first = seg.start + immediate; // first uploaded push in the columns
+      const uploaded = seg.end - first;
+      const uploadOff = at;
+      if (uploaded > 0) {
+        // stable counting sort by bucket, bucket 255 first: counts, then each record at its place
+        const up = upload!;
+        up.fill(0, at, at + BUCKETS);
+        for (let j = first; j < seg.end; j++) up[at + prios[j]]++;
+        let run = 0;
+        for (let k = BUCKETS - 1; k >= 0; k--) {
+          cursor[k] = run;
+          run += up[at + k];
+        }
+        const rec0 = at + BUCKETS;
+        if (this.schema) {
+          const pack = this.schema.pack;
+          for (let j = 0; j < uploaded; j++) {
+            const p = prios[first + j];
+            const o = rec0 + cursor[p]++ * S;
+            up[o] = (j << 8) | p;
+            pack(msgs[first + j] as T & object, up, uf!, ui!, o + 1);
+          }
+        } else {
+          for (let j = 0; j < uploaded; j++) {
+            const p = prios[first + j];
+            const o = rec0 + cursor[p]++ * 2;
+            up[o] = (j << 8) | p;
+            up[o + 1] = handles[first + j];
+          }
+        }
+        at = rec0 + uploaded * S;
+      }
+      let popCount = 0;
+      let needsOutput = false;
+      let allClear = pops.length > 0;
+      for (const op of pops) {
+        popCount += op.n;
+        if (!op.known && (!op.clear || !this.schema)) needsOutput = true;
+        if (!op.clear) allClear = false;
+      }
+      pending.segments.push({
+        segment: {
+          dropExisting: e,
+          uploadOff,
+          pushCount: uploaded,
+          seqSkip: immediate,
+          popCount,
+          popIsClear: allClear,
+          popNeedsOutput: needsOutput,
+        },
+        pops,
+        drops: dropOps,
+        immediateDrops,
+      });
+    }
+    // the columns are consumed: drop their references to messages, reuse them for the next log
+    msgs.fill(undefined as unknown as T, 0, this.colN);
+    this.colN = 0;
+    this.deviceSize = devSize;
+    // fetch the head unless the host already knows the whole queue
+    if (devSize > 0 && !(this.cacheComplete && this.cache.length === this.count)) {
+      pending.peekCount = Math.min(this.prefetch, devSize);
+    }
+    // clear ops mixed with ordinary pops in one phase: counts as dequeued on the device; the
+    // device counters are diagnostics only, so split instead to keep them exact
+    this.fixMixedClears(pending);
+    let result: Promise<SubmissionResult>;
+    try {
+      result = this.engine.submit(
+        pending.segments.map((s) => s.segment),
+        upload,
+        pending.peekCount,
+        startSize,
+      );
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    this.inFlight.add(pending);
+    const previous = this.chain;
+    this.chain = previous
+      .then(() => result)
+      .then(
+        (r) => {
+          try {
+            this.apply(pending, r);
+          } finally {
+            this.engine.recycle(r);
+          }
+        },
+        (error: unknown) => this.failPending(pending, error),
+      );
+  }
+
+  /** Splits a pop phase that mixes clear and ordinary pops into consecutive segments. */
+  private fixMixedClears(pending: Pending<T>): void {
+    const out: Pending<T>['segments'] = [];
+    for (const s of pending.segments) {
+      const { pops } = s;
+      if (pops.length < 2 || pops.every((p) => p.clear === pops[0].clear)) {
+        out.push(s);
+        continue;
+      }
+      let first = true;
+      let j = 0;
+      while (j < pops.length) {
+        const group: PopOp<T>[] = [];
+        const kind = pops[j].clear;
+        while (j < pops.length && pops[j].clear === kind) group.push(pops[j++]);
+        const n = group.reduce((a, p) => a + p.n, 0);
+        const seg: Segment = first
+          ? { ...s.segment, popCount: n, popIsClear: kind, popNeedsOutput: group.some((p) => !p.known && (!p.clear || !this.schema)) }
+          : { dropExisting: 0, uploadOff: 0, pushCount: 0, seqSkip: 0, popCount: n, popIsClear: kind, popNeedsOutput: group.some((p) => !p.known && (!p.clear || !this.schema)) };
+        out.push({ segment: seg, pops: group, drops: first ? s.drops : [], immediateDrops: first ? s.immediateDrops : [] });
+        first = false;
+      }
+    }
+    pending.segments = out;
+  }
+
+  private decode(rec: Uint32Array, o: number, views: { u: Uint32Array; f: Float32Array; i: Int32Array }): { seq: number; priority: number; handle: number; message: T } {
+    const seq = rec[o];
+    const priority = rec[o + 1];
+    if (this.schema) {
+      const message = this.schema.unpack(views.u, views.f, views.i, o + 2, priority) as T;
+      return { seq, priority, handle: 0, message };
+    }
+    const handle = rec[o + 2];
+    const message = this.table.get(handle);
+    if (message === undefined) throw new Error(`ringkernel: device returned unknown handle ${handle} (internal error)`);
+    return { seq, priority, handle, message };
+  }
+
+  private apply(pending: Pending<T>, r: SubmissionResult): void {
+    this.inFlight.delete(pending);
+    this.lastGlobals = r.globals.slice();
+    const R = this.words + 2;
+    const release = (h: number): void => {
+      if (!this.schema) this.table.delete(h);
+    };
+    pending.segments.forEach((s, si) => {
+      const res = r.segments[si];
+      // evictions: oldest first, then messages dropped before reaching the device
+      if (res.dropped && s.drops.some((d, j) => j < s.segment.dropExisting && !d.known)) {
+        // the device lists evictions by bucket; by seq they are in the order the drops were recorded
+        const order: { seq: number; o: number }[] = [];
+        for (let o = 0; o < res.dropped.length; o += R) order.push({ seq: res.dropped[o], o });
+        order.sort((a, b) => (a.seq - b.seq) | 0);
+        const views = viewsOf(res.dropped);
+        order.forEach(({ o }, j) => {
+          if (s.drops[j].known) return;
+          const d = this.decode(res.dropped!, o, views);
+          release(d.handle);
+          if (this.onDrop) notify(this.onDrop, d.message);
+        });
+      }
+      if (this.onDrop) for (const m of s.immediateDrops) notify(this.onDrop, m);
+      // pops, in the order they were recorded
+      let o = 0;
+      const popped = res.popped;
+      const views = popped ? viewsOf(popped) : null;
+      for (const op of s.pops) {
+        const span = op.n * R;
+        if (op.known || !popped) {
+          o += popped ? span : 0;
+          continue;
+        }
+        const values: T[] = new Array(op.n);
+        if (this.schema) {
+          const unpack = this.schema.unpack;
+          const { u, f, i } = views!;
+          for (let j = 0, q = o; j < op.n; j++, q += R) values[j] = unpack(u, f, i, q + 2, u[q + 1]) as T;
+        } else {
+          const table = this.table;
+          for (let j = 0, q = o; j < op.n; j++, q += R) {
+            const handle = popped[q + 2];
+            const message = table.get(handle);
+            if (message === undefined) throw new Error(`ringkernel: device returned unknown handle ${handle} (internal error)`);
+            table.delete(handle);
+            values[j] = message;
+          }
+        }
+        o += span;
+        if (!op.clear) op.resolve?.(values);
+      }
+    });
+    // adopt the fetched head only if nothing was recorded after this submission
+    if (r.peek && pending.logPosition === this.logPosition && this.log.length === 0 && !this.isClosed) {
+      const views = viewsOf(r.peek);
+      const entries: CacheEntry<T>[] = [];
+      for (let o = 0; o < r.peek.length; o += R) {
+        const d = this.decode(r.peek, o, views);
+        entries.push({ priority: d.priority, seq: d.seq, message: d.message, handle: d.handle });
+      }
+      this.cache = entries;
+      this.cacheComplete = entries.length === this.count;
+    }
+    if (r.globals[G.ERR] !== 0) {
+      throw new Error(`ringkernel: device invariant violated (error flags ${r.globals[G.ERR]})`);
+    }
+  }
+
+  private failPending(pending: Pending<T>, error: unknown): void {
+    this.inFlight.delete(pending);
+    const err = this.lostError ?? (this.device && isLost(error) ? new DeviceLostError(`GPU work failed: ${String(error)}`) : error);
+    for (const s of pending.segments) for (const op of s.pops) op.reject?.(err);
+    if (!this.lostError && isLost(error)) this.onLost(String(error));
+  }
+
+  private onLost(reason: string): void {
+    if (this.lostError) return;
+    const err = new DeviceLostError(`the GPU device was lost: ${reason}`, reason);
+    this.lostError = err;
+    this.getters.rejectAll(() => err);
+    this.putters.rejectAll(() => err);
+    for (const p of this.inFlight) for (const s of p.segments) for (const op of s.pops) op.reject?.(err);
+    this.inFlight.clear();
+    for (const seg of this.log) for (const op of seg.pops) op.reject?.(err);
+    this.log = [];
+    this.colMsg = [];
+    this.colN = 0;
+    this.table.clear();
+    this.cache = [];
+  }
+}
+
+function isLost(error: unknown): boolean {
+  return error instanceof DeviceLostError || (error instanceof Error && /lost|destroy/i.test(error.message));
+}
+
+function viewsOf(u: Uint32Array): { u: Uint32Array; f: Float32Array; i: Int32Array } {
+  return { u, f: new Float32Array(u.buffer, u.byteOffset, u.length), i: new Int32Array(u.buffer, u.byteOffset, u.length) };
+}

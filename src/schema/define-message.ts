@@ -1,0 +1,232 @@
+/**
+ * defineMessage: a fixed-layout message type shared by TypeScript and WGSL.
+ *
+ * `defineMessage({ fields: { a: 'u32', b: 'f32', v: 'vec4<f32>' } })` gives
+ *  - the TypeScript type (`typeof schema.type`, i.e. `{ a: number; b: number; v: [n,n,n,n]; priority?: number }`),
+ *  - `wgsl`: the WGSL struct text, laid out by the WGSL alignment rules (scalars 4, vec2 8,
+ *    vec3/vec4 16; struct size rounded up to its largest alignment, which is also the array stride),
+ *  - `pack`/`unpack` between objects and u32 words in that layout, and `check` which refuses a
+ *    message that does not fit (missing field, wrong type, integer out of range or not an
+ *    integer, NaN in an integer field) with a TypeError/RangeError naming the field.
+ * Priority is not a field: it is `m.priority` as everywhere else (0..255, default 128).
+ */
+import { checkPriority } from '../queue/message.js';
+
+export type ScalarType = 'u32' | 'i32' | 'f32';
+export type FieldType =
+  | ScalarType
+  | 'vec2<u32>' | 'vec3<u32>' | 'vec4<u32>'
+  | 'vec2<i32>' | 'vec3<i32>' | 'vec4<i32>'
+  | 'vec2<f32>' | 'vec3<f32>' | 'vec4<f32>';
+
+type Vec<N extends number> = N extends 2 ? [number, number] : N extends 3 ? [number, number, number] : [number, number, number, number];
+export type FieldValue<F extends FieldType> = F extends ScalarType
+  ? number
+  : F extends `vec${infer N extends number}<${string}>`
+    ? Vec<N>
+    : never;
+export type MessageOf<Fs extends Record<string, FieldType>> = { [K in keyof Fs]: FieldValue<Fs[K]> } & { priority?: number };
+
+export interface FieldLayout {
+  name: string;
+  type: FieldType;
+  scalar: ScalarType;
+  components: number;
+  /** byte offset in the struct */
+  offset: number;
+  align: number;
+  size: number;
+}
+
+export interface MessageSchema<T extends object = Record<string, unknown>> {
+  /** Only a type carrier: `typeof schema.type` is the message type. */
+  readonly type: T;
+  readonly name: string;
+  readonly fields: readonly FieldLayout[];
+  /** Struct size in bytes = array stride (a multiple of `align`). */
+  readonly size: number;
+  readonly align: number;
+  /** Size in u32 words. */
+  readonly words: number;
+  /** WGSL `struct <name> { ... }` text. */
+  readonly wgsl: string;
+  /** Throws TypeError/RangeError when `m` does not fit; returns its priority. */
+  check(m: unknown): number;
+  /** Writes m's fields at `u32[offset ..]` (f32 view shares the buffer). Call `check` first. */
+  pack(m: T, u32: Uint32Array, f32: Float32Array, i32: Int32Array, offset: number): void;
+  /** Reads a message (fields plus `priority`) from `u32[offset ..]`. */
+  unpack(u32: Uint32Array, f32: Float32Array, i32: Int32Array, offset: number, priority: number): T;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED = new Set(['priority']);
+
+function parseType(t: string): { scalar: ScalarType; components: number } | null {
+  if (t === 'u32' || t === 'i32' || t === 'f32') return { scalar: t, components: 1 };
+  const m = /^vec([234])<(u32|i32|f32)>$/.exec(t);
+  if (!m) return null;
+  return { scalar: m[2] as ScalarType, components: Number(m[1]) };
+}
+
+export function defineMessage<const Fs extends Record<string, FieldType>>(spec: {
+  fields: Fs;
+  name?: string;
+}): MessageSchema<MessageOf<Fs>> {
+  if (typeof spec !== 'object' || spec === null || typeof spec.fields !== 'object' || spec.fields === null) {
+    throw new TypeError('defineMessage expects { fields: { name: type, ... } }');
+  }
+  const name = spec.name ?? 'Message';
+  if (!IDENT.test(name)) throw new TypeError(`schema name must be a WGSL identifier, got ${name}`);
+  const entries = Object.entries(spec.fields);
+  if (entries.length === 0) throw new TypeError('a message schema needs at least one field');
+  const fields: FieldLayout[] = [];
+  let offset = 0;
+  let align = 4;
+  for (const [fname, ftype] of entries) {
+    if (!IDENT.test(fname) || fname.startsWith('__')) throw new TypeError(`field name ${fname} is not a WGSL identifier`);
+    if (RESERVED.has(fname)) throw new TypeError(`'${fname}' is not a field: the priority is the message's bucket`);
+    const parsed = parseType(ftype);
+    if (!parsed) throw new TypeError(`field ${fname}: unsupported type ${String(ftype)} (u32, i32, f32, vecN<u32|i32|f32>)`);
+    const { scalar, components } = parsed;
+    const falign = components === 1 ? 4 : components === 2 ? 8 : 16;
+    const fsize = components * 4;
+    offset = Math.ceil(offset / falign) * falign;
+    fields.push({ name: fname, type: ftype, scalar, components, offset, align: falign, size: fsize });
+    offset += fsize;
+    align = Math.max(align, falign);
+  }
+  const size = Math.ceil(offset / align) * align;
+  const wgsl = `struct ${name} {\n${fields.map((f) => `  ${f.name}: ${f.type}, // offset ${f.offset}`).join('\n')}\n}\n`;
+
+  const checkScalar = (f: FieldLayout, v: unknown, where: string): void => {
+    if (typeof v !== 'number') throw new TypeError(`field ${where} must be a number (${f.scalar}), got ${v === null ? 'null' : typeof v}`);
+    if (f.scalar === 'u32') {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`field ${where} must be an integer in 0..2^32-1 (u32), got ${v}`);
+    } else if (f.scalar === 'i32') {
+      if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RangeError(`field ${where} must be an integer in -2^31..2^31-1 (i32), got ${v}`);
+    }
+    // f32: any number (NaN and infinities are representable in f32)
+  };
+
+  const check = (m: unknown): number => {
+    if (typeof m !== 'object' || m === null) throw new TypeError(`a message must be an object, got ${m === null ? 'null' : typeof m}`);
+    const rec = m as Record<string, unknown>;
+    // a promise cannot resolve to a thenable (it would adopt it), so get() could never return one
+    if (typeof rec.then === 'function') throw new TypeError('a message must not be a thenable (it has a then() method)');
+    for (const f of fields) {
+      const v = rec[f.name];
+      if (v === undefined) throw new TypeError(`message is missing field ${f.name} (${f.type})`);
+      if (f.components === 1) checkScalar(f, v, f.name);
+      else {
+        if (!Array.isArray(v) && !ArrayBuffer.isView(v)) throw new TypeError(`field ${f.name} must be an array of ${f.components} numbers (${f.type})`);
+        const arr = v as ArrayLike<unknown>;
+        if (arr.length !== f.components) throw new TypeError(`field ${f.name} must have ${f.components} components (${f.type}), got ${arr.length}`);
+        for (let c = 0; c < f.components; c++) checkScalar(f, arr[c], `${f.name}[${c}]`);
+      }
+    }
+    return checkPriority(rec.priority);
+  };
+
+  const pack = (m: MessageOf<Fs>, u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number): void => {
+    const rec = m as Record<string, unknown>;
+    for (let fi = 0; fi < fields.length; fi++) {
+      const f = fields[fi];
+      const o = base + (f.offset >> 2);
+      const v = rec[f.name];
+      if (f.components === 1) {
+        if (f.scalar === 'f32') f32[o] = v as number;
+        else if (f.scalar === 'u32') u32[o] = v as number;
+        else i32[o] = v as number;
+      } else {
+        const arr = v as ArrayLike<number>;
+        for (let c = 0; c < f.components; c++) {
+          if (f.scalar === 'f32') f32[o + c] = arr[c];
+          else if (f.scalar === 'u32') u32[o + c] = arr[c];
+          else i32[o + c] = arr[c];
+        }
+      }
+    }
+  };
+
+  const unpack = (u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number, priority: number): MessageOf<Fs> => {
+    const out: Record<string, unknown> = {};
+    for (let fi = 0; fi < fields.length; fi++) {
+      const f = fields[fi];
+      const o = base + (f.offset >> 2);
+      const view = f.scalar === 'f32' ? f32 : f.scalar === 'u32' ? u32 : i32;
+      if (f.components === 1) out[f.name] = view[o];
+      else {
+        const arr = new Array<number>(f.components);
+        for (let c = 0; c < f.components; c++) arr[c] = view[o + c];
+        out[f.name] = arr;
+      }
+    }
+    out.priority = priority;
+    return out as MessageOf<Fs>;
+  };
+
+  // Specialised pack/unpack/check for this layout (generated once per schema; field names are
+  // WGSL identifiers, so they are safe as property names): no per-field dispatch, and unpack
+  // builds one object literal, so every result shares one hidden class. The generic versions
+  // above stay the reference: check falls back to them to report the exact error.
+  const fast = compileFast(fields);
+  const fastCheck = (m: unknown): number => {
+    if (fast.ok(m)) return checkPriority((m as { priority?: unknown }).priority);
+    return check(m);
+  };
+
+  return {
+    type: undefined as unknown as MessageOf<Fs>,
+    name,
+    fields,
+    size,
+    align,
+    words: size / 4,
+    wgsl,
+    check: fastCheck,
+    pack: fast.pack as typeof pack,
+    unpack: fast.unpack as typeof unpack,
+  };
+}
+
+type PackFn = (m: object, u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number) => void;
+type UnpackFn = (u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number, priority: number) => object;
+
+function compileFast(fields: readonly FieldLayout[]): { ok: (m: unknown) => boolean; pack: PackFn; unpack: UnpackFn } {
+  const view = (f: FieldLayout): string => (f.scalar === 'f32' ? 'f32' : f.scalar === 'u32' ? 'u32' : 'i32');
+  const valid = (f: FieldLayout, v: string): string =>
+    f.scalar === 'u32' ? `(typeof ${v} === 'number' && (${v} >>> 0) === ${v})`
+      : f.scalar === 'i32' ? `(typeof ${v} === 'number' && (${v} | 0) === ${v})`
+        : `(typeof ${v} === 'number')`;
+  const okLines: string[] = [
+    "if (typeof m !== 'object' || m === null || typeof m.then === 'function') return false;",
+    'let v;',
+  ];
+  const packLines: string[] = [];
+  const unpackParts: string[] = [];
+  fields.forEach((f, fi) => {
+    const key = JSON.stringify(f.name);
+    const o = f.offset >> 2;
+    okLines.push(`v = m[${key}];`);
+    if (f.components === 1) {
+      okLines.push(`if (!${valid(f, 'v')}) return false;`);
+      packLines.push(`${view(f)}[b + ${o}] = m[${key}];`);
+      unpackParts.push(`${key}: ${view(f)}[b + ${o}]`);
+    } else {
+      const comps = Array.from({ length: f.components }, (_, c) => c);
+      okLines.push(`if (!Array.isArray(v) || v.length !== ${f.components}) return false;`);
+      for (const c of comps) okLines.push(`if (!${valid(f, `v[${c}]`)}) return false;`);
+      packLines.push(`const a${fi} = m[${key}];`);
+      for (const c of comps) packLines.push(`${view(f)}[b + ${o + c}] = a${fi}[${c}];`);
+      unpackParts.push(`${key}: [${comps.map((c) => `${view(f)}[b + ${o + c}]`).join(', ')}]`);
+    }
+  });
+  okLines.push('return true;');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const ok = new Function('m', okLines.join('\n')) as (m: unknown) => boolean;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const pack = new Function('m', 'u32', 'f32', 'i32', 'b', packLines.join('\n')) as PackFn;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const unpack = new Function('u32', 'f32', 'i32', 'b', 'priority', `return { ${unpackParts.join(', ')}, priority: priority };`) as UnpackFn;
+  return { ok, pack, unpack };
+}
