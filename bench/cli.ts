@@ -204,6 +204,7 @@ async function bench(opts: CliOptions): Promise<void> {
     rows,
     targets,
     skippedGroups,
+    groupHeaders: ran.flatMap((g) => g.header?.() ?? []),
     elapsedSeconds: (performance.now() - started) / 1000,
   };
   process.stdout.write(formatReport(report));
@@ -214,7 +215,7 @@ async function bench(opts: CliOptions): Promise<void> {
   if (opts.svg) {
     const gpuRows = rows.filter((r) => r.group === gpuGroup.name);
     if (gpuRows.length === 0) throw new Error(`--svg ${opts.svg}: the GPU workloads did not run, so there is nothing to chart`);
-    writeFileSync(opts.svg, gpuThroughputSvg(gpuRows, `${machine.cpu}, ${new Date().toISOString().slice(0, 10)}`));
+    writeFileSync(opts.svg, gpuThroughputSvg(gpuRows, [`${machine.date.slice(0, 10)} · ${machine.cpu}, ${machine.cores} cores · node ${machine.node}`, ...(gpuGroup.header?.() ?? [])]));
     process.stderr.write(`wrote ${opts.svg}\n`);
   }
 }

@@ -21,6 +21,15 @@ const BATCHES = [1, 64, 1024, 16384, 65536] as const;
 const schema = defineMessage({ name: 'BenchMsg', fields: { value: 'u32' } });
 type BenchMsg = typeof schema.type;
 
+/** The adapter the group ran on, once `unavailable()` found it. */
+let adapter: AdapterReport | undefined;
+
+/** Names the adapter, and says plainly when it is software: then GPU figures measure a CPU emulation. */
+export function adapterLine(info: AdapterReport): string {
+  const soft = info.isSoftware ? ' (SOFTWARE adapter: "GPU" figures measure a CPU emulation)' : '';
+  return `gpu: ${info.vendor} / ${info.architecture} / ${info.description}${soft}`;
+}
+
 let devicePromise: Promise<{ device: GPUDevice; info: AdapterReport }> | undefined;
 function device(): Promise<{ device: GPUDevice; info: AdapterReport }> {
   devicePromise ??= acquireDevice();
@@ -239,13 +248,14 @@ export const gpuGroup: WorkloadGroup = {
   title: 'GPU: GpuMessageQueue vs MessageQueue vs the raw WebGPU round trip (same device, same run)',
   async unavailable() {
     try {
-      const { info } = await device();
-      const soft = info.isSoftware ? ' -- SOFTWARE ADAPTER: GPU figures measure a CPU emulation, not a GPU' : '';
-      process.stderr.write(`gpu bench adapter: vendor=${info.vendor} architecture=${info.architecture} description=${info.description}${soft}\n`);
+      adapter = (await device()).info;
       return undefined;
     } catch (error) {
       return `no WebGPU adapter: ${(error as Error).message}`;
     }
+  },
+  header() {
+    return adapter ? [adapterLine(adapter)] : [];
   },
   workloads(): Workload[] {
     const out: Workload[] = [
@@ -289,50 +299,78 @@ export const gpuGroup: WorkloadGroup = {
   },
 };
 
-/** SVG chart: throughput (msgs/s, log) vs batch size (log), one line per implementation kind. */
-export function gpuThroughputSvg(rows: readonly Row[], subtitle = ''): string {
+/** 1e6 -> "1M": axis labels a person reads at a glance. */
+function si(v: number): string {
+  const units: Array<[number, string]> = [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
+  for (const [scale, unit] of units) if (v >= scale) return `${+(v / scale).toPrecision(3)}${unit}`;
+  return String(+v.toPrecision(3));
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * SVG chart: throughput (msgs/s, log) against batch size (log), one line per implementation,
+ * the floors dashed. `subtitle` lines name the machine and adapter.
+ */
+export function gpuThroughputSvg(rows: readonly Row[], subtitle: readonly string[] = []): string {
   const series = [
-    { kind: 'ringkernel-gpu', name: 'GpuMessageQueue', color: '#d62728' },
-    { kind: 'ringkernel', name: 'MessageQueue (CPU)', color: '#1f77b4' },
-    { kind: 'floor', name: 'WebGPU floor (1 round trip per batch)', color: '#7f7f7f' },
+    { kind: 'ringkernel-gpu', name: 'GpuMessageQueue', color: '#d62728', dash: '' },
+    { kind: 'ringkernel', name: 'MessageQueue (CPU)', color: '#1f77b4', dash: '' },
+    { kind: 'adapter-floor', name: 'adapter floor (upload, copy, read back)', color: '#2ca02c', dash: '6 4' },
+    { kind: 'host-floor', name: 'host floor (build the result objects)', color: '#9467bd', dash: '6 4' },
+    { kind: 'floor', name: 'one WebGPU round trip per batch', color: '#7f7f7f', dash: '2 4' },
   ];
   const pts = (kind: string) =>
     BATCHES.map((b) => [b, rows.find((r) => r.workload === `gpu-batch-${b}` && r.kind === kind)?.opsPerSec ?? null] as const).filter(
       (p): p is readonly [(typeof BATCHES)[number], number] => p[1] !== null && p[1] > 0,
     );
   const all = series.flatMap((s) => pts(s.kind).map((p) => p[1]));
-  const W = 720, H = 440, L = 80, R = 250, T = 50, B = 60;
+  const W = 960, H = 500, L = 70, R = 340, T = 48 + 16 * subtitle.length, B = 56;
   const ymin = Math.pow(10, Math.floor(Math.log10(Math.min(...all, 1e3))));
   const ymax = Math.pow(10, Math.ceil(Math.log10(Math.max(...all, 1e4))));
-  const x = (b: number) => L + ((Math.log2(b) - 0) / Math.log2(65536)) * (W - L - R);
+  const x = (b: number) => L + (Math.log2(b) / Math.log2(BATCHES[BATCHES.length - 1])) * (W - L - R);
   const y = (v: number) => T + (1 - (Math.log10(v) - Math.log10(ymin)) / (Math.log10(ymax) - Math.log10(ymin))) * (H - T - B);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${L}" y="22" font-size="15" font-weight="bold">Throughput vs batch size (putMany + getMany)</text>`);
-  if (subtitle) parts.push(`<text x="${L}" y="40" fill="#555">${subtitle.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`);
+  parts.push(`<text x="${L}" y="24" font-size="16" font-weight="bold">Messages per second through putMany + getMany, by batch size</text>`);
+  subtitle.forEach((line, i) => parts.push(`<text x="${L}" y="${44 + 16 * i}" fill="#555">${escapeXml(line)}</text>`));
   for (let e = Math.log10(ymin); e <= Math.log10(ymax); e++) {
     const yy = y(10 ** e);
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${yy}" y2="${yy}" stroke="#ddd"/>`);
-    parts.push(`<text x="${L - 8}" y="${yy + 4}" text-anchor="end">1e${e}</text>`);
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${yy}" y2="${yy}" stroke="#e3e3e3"/>`);
+    parts.push(`<text x="${L - 8}" y="${yy + 4}" text-anchor="end">${si(10 ** e)}</text>`);
   }
   for (const b of BATCHES) {
-    parts.push(`<line x1="${x(b)}" x2="${x(b)}" y1="${T}" y2="${H - B}" stroke="#eee"/>`);
-    parts.push(`<text x="${x(b)}" y="${H - B + 18}" text-anchor="middle">${b >= 1024 ? `${b / 1024}Ki` : b}</text>`);
+    parts.push(`<line x1="${x(b)}" x2="${x(b)}" y1="${T}" y2="${H - B}" stroke="#f0f0f0"/>`);
+    parts.push(`<text x="${x(b)}" y="${H - B + 18}" text-anchor="middle">${b >= 1024 ? `${b / 1024} Ki` : b}</text>`);
   }
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 15}" text-anchor="middle">batch size (messages)</text>`);
-  parts.push(`<text transform="translate(20 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">msgs/s (log)</text>`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 14}" text-anchor="middle">batch size (messages per putMany and per getMany)</text>`);
+  parts.push(`<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">messages/s (log scale)</text>`);
   parts.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#333"/>`);
-  series.forEach((s, i) => {
+  let legendRow = 0;
+  for (const s of series) {
     const p = pts(s.kind);
-    if (p.length > 0) {
-      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2.5" points="${p.map(([b, v]) => `${x(b).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`);
-      for (const [b, v] of p) parts.push(`<circle cx="${x(b).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3.5" fill="${s.color}"/>`);
-    }
-    const ly = T + 10 + i * 22;
-    parts.push(`<line x1="${W - R + 15}" x2="${W - R + 40}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2.5"/>`);
-    parts.push(`<text x="${W - R + 46}" y="${ly + 4}">${s.name}</text>`);
-  });
+    if (p.length === 0) continue;
+    const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
+    parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2.5"${dash} points="${p.map(([b, v]) => `${x(b).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`);
+    for (const [b, v] of p) parts.push(`<circle cx="${x(b).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3.5" fill="${s.color}"/>`);
+    const ly = T + 8 + legendRow++ * 22;
+    parts.push(`<line x1="${W - R + 16}" x2="${W - R + 44}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2.5"${dash}/>`);
+    parts.push(`<text x="${W - R + 50}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
+  }
+  // Say in words where the GPU queue overtakes the CPU queue, or that it does not.
+  const gpu = new Map(pts('ringkernel-gpu'));
+  const cpu = new Map(pts('ringkernel'));
+  const overtakes = BATCHES.find((b) => (gpu.get(b) ?? 0) > (cpu.get(b) ?? Infinity));
+  const verdict =
+    overtakes === undefined
+      ? ['GpuMessageQueue does not overtake', 'MessageQueue at any batch size here']
+      : [`GpuMessageQueue overtakes MessageQueue`, `from batch ${overtakes} on`];
+  verdict.forEach((line, i) =>
+    parts.push(`<text x="${W - R + 16}" y="${T + 8 + legendRow * 22 + 18 + 16 * i}" fill="#333" font-style="italic">${escapeXml(line)}</text>`),
+  );
   parts.push('</svg>');
   return parts.join('\n');
 }

@@ -91,6 +91,8 @@ export interface WorkloadGroup {
   unavailable?: () => Promise<string | undefined>;
   /** Performance goals of this group, evaluated against the rows; reported, never asserted. */
   targets?: (rows: readonly Row[]) => TargetResult[];
+  /** Lines for the report's header once the group is available (e.g. which GPU adapter ran it). */
+  header?: () => string[];
 }
 
 /** Knobs that `--quick` and the full run set differently. */

@@ -41,6 +41,8 @@ export interface Report {
   rows: Row[];
   targets: TargetResult[];
   skippedGroups: Array<{ group: string; reason: string }>;
+  /** Header lines the groups that ran added (the GPU adapter, ...). */
+  groupHeaders: string[];
   elapsedSeconds: number;
 }
 
@@ -69,6 +71,7 @@ export function formatReport(report: Report): string {
   out.push(
     '        ratios are medians of per-round ratios (the cases of a round run back to back, so machine noise cancels)',
   );
+  for (const line of report.groupHeaders) out.push(line);
   if (report.config.only) out.push(`filter: --only ${report.config.only}`);
   out.push('');
 
