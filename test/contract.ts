@@ -14,18 +14,23 @@ import {
   QueueClosedError,
   QueueFullError,
   QueueTimeoutError,
+  ZERO_STATS,
+  ids,
+  msg,
+  nextTurn,
+  sleep,
+  track,
+  type Msg,
   type Queue,
   type QueueOptions,
   type QueueStats,
-} from 'ringkernel';
-import { ids, msg, nextTurn, sleep, track, type Msg } from './helpers.js';
+} from './helpers.js';
 
 export type TestQueue<T extends object> = Queue<T> & { close(): void | Promise<void> };
 export type QueueFactory = <T extends object>(options?: QueueOptions<T>) => Promise<TestQueue<T>>;
 export type Settle = (q: TestQueue<any>) => Promise<void>;
 
 const { BLOCK, REJECT, DROP_OLDEST } = BackpressureStrategy;
-const ZERO_STATS: QueueStats = { enqueued: 0, dequeued: 0, dropped: 0, rejected: 0, timedOut: 0 };
 /** Short timeouts keep the suite fast; waits are a little longer than the timeouts they outlast. */
 const SHORT = 25;
 const LONGER = 60;

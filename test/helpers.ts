@@ -1,4 +1,19 @@
 /** Small helpers shared by the queue test files. */
+import type { Queue, QueueStats } from 'ringkernel';
+
+/** The contract's public names that the backend-agnostic suites (contract, model, stress) use. */
+export {
+  BackpressureStrategy,
+  QueueClosedError,
+  QueueFullError,
+  QueueTimeoutError,
+  type Queue,
+  type QueueOptions,
+  type QueueStats,
+} from 'ringkernel';
+
+/** The stats of a queue that has seen no operation. */
+export const ZERO_STATS: Readonly<QueueStats> = Object.freeze({ enqueued: 0, dequeued: 0, dropped: 0, rejected: 0, timedOut: 0 });
 
 /** The message shape the tests put into queues: an id to recognise it, an optional priority. */
 export interface Msg {
@@ -14,6 +29,17 @@ export function msg(id: string, priority?: number): Msg {
 /** The ids of messages (or null for a missing one), to compare with plain arrays of strings. */
 export function ids(messages: readonly (Msg | null | undefined)[]): (string | null)[] {
   return messages.map((m) => (m == null ? null : m.id));
+}
+
+/** Empties a queue with getNowait, awaiting `settle` before each read; returns the ids in the order they came out. */
+export async function drainIds<Q extends Queue<Msg>>(q: Q, settle: (q: Q) => Promise<void>): Promise<string[]> {
+  const drained: string[] = [];
+  for (;;) {
+    await settle(q);
+    const m = q.getNowait();
+    if (m === null) return drained;
+    drained.push(m.id);
+  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -44,17 +70,11 @@ export function track<V>(promise: Promise<V>): Tracked<V> {
   return t;
 }
 
-/** A tiny seeded PRNG (mulberry32), so random tests can be replayed from their seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/**
+ * A tiny seeded PRNG (mulberry32), so random tests can be replayed from their seed. The bench's
+ * own: tests may depend on bench/ (a plain module, no side effects), never the other way round.
+ */
+export { mulberry32 as rng } from '../bench/random.js';
 
 /** A random integer in lo..hi (inclusive). */
 export function randInt(random: () => number, lo: number, hi: number): number {

@@ -19,11 +19,13 @@ import {
   QueueClosedError,
   QueueFullError,
   QueueTimeoutError,
+  ZERO_STATS,
+  drainIds,
+  type Msg,
   type Queue,
   type QueueOptions,
   type QueueStats,
-} from 'ringkernel';
-import type { Msg } from './helpers.js';
+} from './helpers.js';
 
 /** A priority as generated: a valid one, absent (128), or an invalid one. */
 export type Prio = number | 'absent' | 'bad-range' | 'bad-type';
@@ -304,13 +306,7 @@ export async function runSequence(q: Queue<Msg>, ops: readonly Op[], settle: Set
     });
   }
 
-  const drained: string[] = [];
-  for (;;) {
-    await settle(q);
-    const m = q.getNowait();
-    if (m === null) break;
-    drained.push(m.id);
-  }
+  const drained = await drainIds(q, settle);
   await flush();
   const settledWhileDraining = collect(ops.length);
   const statsAfterDrain = { ...q.stats };
@@ -364,7 +360,7 @@ export function modelTranscript(scenario: Scenario): Transcript {
   let now = 0;
   let getters: Getter[] = [];
   let putters: Putter[] = [];
-  const stats: QueueStats = { enqueued: 0, dequeued: 0, dropped: 0, rejected: 0, timedOut: 0 };
+  const stats: QueueStats = { ...ZERO_STATS };
   const settledNow: [number, Outcome][] = [];
   let drops: string[] = [];
   /** Ops still pending, oldest first, with whether they are abortable. */

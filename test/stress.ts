@@ -17,11 +17,16 @@ import {
   QueueClosedError,
   QueueFullError,
   QueueTimeoutError,
+  drainIds,
+  nextTurn,
+  randInt,
+  rng,
+  sleep,
+  type Msg,
   type Queue,
   type QueueOptions,
   type QueueStats,
-} from 'ringkernel';
-import { nextTurn, randInt, rng, sleep, type Msg } from './helpers.js';
+} from './helpers.js';
 
 export interface StressConfig {
   backpressure: BackpressureStrategy;
@@ -189,13 +194,7 @@ export async function runStress(
   // Everything has settled: count what the queue still holds, then drain it.
   const statsBefore = { ...q.stats };
   const sizeBefore = q.size;
-  const drained: string[] = [];
-  for (;;) {
-    await settle(q);
-    const m = q.getNowait();
-    if (m === null) break;
-    drained.push(m.id);
-  }
+  const drained = await drainIds(q, settle);
   const stats = { ...q.stats };
   await q.close();
   expect(q.closed).toBe(true);

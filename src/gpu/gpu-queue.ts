@@ -28,17 +28,11 @@
  * onDrop runs when the device reports which message it evicted (after the submission's
  * readback), in eviction order, before the flush that covers it resolves.
  */
-import {
-  BackpressureStrategy,
-  type Queue,
-  type QueueOptions,
-  type QueueStats,
-  type WaitOptions,
-} from '../queue/contract.js';
-import { QueueClosedError, QueueFullError, QueueTimeoutError } from '../queue/errors.js';
+import type { Queue, QueueOptions, WaitOptions } from '../queue/contract.js';
+import { BackpressureQueue, RESOLVED, checkMax, notify, resolveQueueOptions } from '../queue/backpressure.js';
+import { QueueClosedError } from '../queue/errors.js';
 import { priorityOf } from '../queue/message.js';
-import { checkMax, notify, resolveQueueOptions } from '../queue/message-queue.js';
-import { WaitList, readWait, type Wait } from '../queue/waiters.js';
+import { readWait } from '../queue/waiters.js';
 import type { MessageSchema } from '../schema/define-message.js';
 import { deviceInfo, sharedDevice, rememberInfo, type AdapterReport } from './device.js';
 import { DeviceLostError } from './errors.js';
@@ -55,17 +49,6 @@ export interface GpuQueueOptions<T> extends QueueOptions<T> {
   initialTicket?: number;
   /** @internal first insertion sequence number (tests of u32 wrap-around) */
   initialSeq?: number;
-}
-
-interface GetRequest {
-  max: number;
-}
-interface PutRequest<T> {
-  messages: readonly T[];
-  priorities: ArrayLike<number>;
-  index: number;
-  /** Messages of the same putMany that went in before it had to wait. */
-  before: number;
 }
 
 /** A pop whose messages the device will report (or the cache already knew). */
@@ -128,27 +111,18 @@ const CACHE_MAX = 64;
 const MAX_SEGMENTS = 64;
 // captured at load so fake timers in tests cannot stall the device pipeline
 const realSetImmediate: typeof setImmediate = globalThis.setImmediate;
-const RESOLVED: Promise<void> = Promise.resolve();
 
-export class GpuMessageQueue<T extends object = Record<string, unknown>> implements Queue<T> {
-  readonly maxSize: number;
-  readonly backpressure: BackpressureStrategy;
+/** What a DROP_OLDEST eviction leaves for notifyDrop: the message when the host could name it, else undefined (the device reports it). */
+type Eviction<T> = { evicted: T } | undefined;
+
+export class GpuMessageQueue<T extends object = Record<string, unknown>> extends BackpressureQueue<T, Eviction<T>> implements Queue<T> {
   readonly device: GPUDevice;
   readonly schema: MessageSchema<T & object> | undefined;
-  private readonly onDrop: ((message: T) => void) | undefined;
   private readonly engine: QueueEngine;
-  private readonly getters = new WaitList<T | T[], GetRequest>();
-  private readonly putters = new WaitList<void, PutRequest<T>>();
   private readonly words: number;
   private readonly prefetch: number;
   private count = 0;
-  private isClosed = false;
   private lostError: DeviceLostError | null = null;
-  private enqueued = 0;
-  private dequeued = 0;
-  private dropped = 0;
-  private rejected = 0;
-  private timedOut = 0;
   // op log and submissions
   private log: LogSegment<T>[] = [];
   // push columns of the current log (reused across submissions: no allocation per message)
@@ -186,10 +160,8 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
   }
 
   private constructor(device: GPUDevice, options: GpuQueueOptions<T>) {
-    const { maxSize, backpressure, onDrop } = resolveQueueOptions(options);
-    this.maxSize = maxSize;
-    this.backpressure = backpressure;
-    this.onDrop = onDrop;
+    super(options);
+    const maxSize = this.maxSize;
     this.device = device;
     this.schema = options.schema;
     this.words = this.schema ? this.schema.words : 1;
@@ -215,13 +187,6 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
   }
   get isFull(): boolean {
     return this.count >= this.maxSize;
-  }
-  get closed(): boolean {
-    return this.isClosed;
-  }
-  get stats(): Readonly<QueueStats> {
-    const { enqueued, dequeued, dropped, rejected, timedOut } = this;
-    return Object.freeze({ enqueued, dequeued, dropped, rejected, timedOut });
   }
   /** Adapter vendor/architecture/description, when this queue's device came from device.ts. */
   get adapterInfo(): AdapterReport | undefined {
@@ -254,14 +219,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
   putNowait(message: T): boolean {
     this.assertOpen();
     const priority = this.priorityOf(message);
-    if (this.count >= this.maxSize) {
-      if (this.backpressure !== BackpressureStrategy.DROP_OLDEST) {
-        this.rejected++;
-        return false;
-      }
-      this.notifyDrop(this.insertDroppingOldest(priority, message));
-      return true;
-    }
+    if (this.count >= this.maxSize) return this.putNowaitWhenFull(priority, message);
     this.insert(priority, message);
     return true;
   }
@@ -276,15 +234,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
         this.insert(priority, message);
         return RESOLVED;
       }
-      if (this.backpressure === BackpressureStrategy.DROP_OLDEST) {
-        this.notifyDrop(this.insertDroppingOldest(priority, message));
-        return RESOLVED;
-      }
-      if (this.backpressure === BackpressureStrategy.REJECT) {
-        this.rejected++;
-        return Promise.reject(new QueueFullError());
-      }
-      return this.block({ messages: [message], priorities: [priority], index: 0, before: 0 }, wait);
+      return this.putWhenFull(message, priority, wait);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -298,15 +248,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
       for (let i = 0; i < messages.length; i++) priorities[i] = this.priorityOf(messages[i]);
       const wait = readWait(options);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
-      if (this.backpressure === BackpressureStrategy.REJECT && this.count + messages.length > this.maxSize) {
-        this.rejected += messages.length;
-        throw new QueueFullError(`queue has room for ${this.maxSize - this.count}, putMany brought ${messages.length}`);
-      }
-      const request: PutRequest<T> = { messages, priorities, index: 0, before: 0 };
-      if (this.fill(request)) return RESOLVED;
-      // keep the rest of the batch, not the caller's array, which the caller may change while we wait
-      const rest = messages.slice(request.index);
-      return this.block({ messages: rest, priorities: priorities.subarray(request.index), index: 0, before: request.index }, wait);
+      return this.putBatch(messages, priorities, wait);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -458,9 +400,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
     this.isClosed = true;
     this.count = 0;
     this.cache = [];
-    const closedError = () => new QueueClosedError('queue was closed while the operation waited');
-    this.getters.rejectAll(closedError);
-    this.putters.rejectAll(closedError);
+    this.rejectWaiters();
     if (!this.lostError) this.submitNow();
     try {
       await this.chain;
@@ -487,7 +427,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
     this.assertOpen();
   }
 
-  private insert(priority: number, message: T): void {
+  protected insert(priority: number, message: T): void {
     let handle = 0;
     if (!this.schema) {
       handle = this.nextHandle;
@@ -509,8 +449,8 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
     if (this.getters.length !== 0) this.serveGetters();
   }
 
-  /** insert() for messages[from ..] (room for all of them, no waiting getters). */
-  private insertBatch(messages: readonly T[], priorities: ArrayLike<number>, from: number): void {
+  /** One loop over the columns. */
+  protected insertBatch(messages: readonly T[], priorities: ArrayLike<number>, from: number): void {
     const opaque = !this.schema;
     let j = from;
     while (j < messages.length) {
@@ -551,7 +491,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
    * everything. Otherwise the device reports it and onDrop runs after the readback. The
    * device evicts the same message either way (exactly the oldest by insertion sequence).
    */
-  private insertDroppingOldest(priority: number, message: T): { evicted: T } | undefined {
+  protected insertDroppingOldest(priority: number, message: T): Eviction<T> {
     const op: DropOp = { t: 'drop', known: false };
     this.pushSegment().drops.push(op);
     this.logPosition++;
@@ -588,7 +528,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
   }
 
   /** onDrop once the call is done (as MessageQueue does); an unknown eviction is reported after the readback. */
-  private notifyDrop(d: { evicted: T } | undefined): void {
+  protected notifyDrop(d: Eviction<T>): void {
     if (d !== undefined && this.onDrop !== undefined) notify(this.onDrop, d.evicted);
   }
 
@@ -624,76 +564,9 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
     return Array.isArray(r) ? Promise.resolve(r) : r;
   }
 
-  private serveGetters(): void {
-    while (this.count !== 0) {
-      const waiter = this.getters.shift();
-      if (waiter === null) return;
-      const { max } = waiter.data;
-      const r = this.takeAsync(max === 0 ? 1 : Math.min(max, this.count));
-      const value = max === 0 ? r.then((v) => v[0]) : r;
-      waiter.resolve(value as unknown as T | T[]);
-    }
-  }
-
-  private fill(request: PutRequest<T>): boolean {
-    const { messages, priorities } = request;
-    const rest = messages.length - request.index;
-    if (rest > 1 && this.count + rest <= this.maxSize && this.getters.length === 0) {
-      // everything fits and nobody waits: one loop over the columns, no per-message calls
-      this.insertBatch(messages, priorities, request.index);
-      request.index = messages.length;
-      return true;
-    }
-    const dropping = this.backpressure === BackpressureStrategy.DROP_OLDEST;
-    let evicted: ({ evicted: T } | undefined)[] | undefined;
-    while (request.index < messages.length) {
-      const i = request.index;
-      if (this.count < this.maxSize) this.insert(priorities[i], messages[i]);
-      else if (dropping) (evicted ??= []).push(this.insertDroppingOldest(priorities[i], messages[i]));
-      else return false;
-      request.index = i + 1;
-    }
-    // onDrop runs once the whole batch is in, so it sees the queue's final state
-    if (evicted !== undefined) for (const d of evicted) this.notifyDrop(d);
-    return true;
-  }
-
-  private block(request: PutRequest<T>, wait: Wait | undefined): Promise<void> {
-    if (wait?.timeout === 0) {
-      this.timedOut++;
-      return Promise.reject(this.fullError(request));
-    }
-    return this.putters.wait(request, wait, (waiter) => {
-      this.timedOut++;
-      return this.fullError(waiter.data);
-    }).promise;
-  }
-
-  private fullError(request: PutRequest<T>): QueueFullError {
-    const accepted = request.before + request.index;
-    const total = request.before + request.messages.length;
-    return total === 1
-      ? new QueueFullError('queue is full: put timed out')
-      : new QueueFullError(`queue is full: putMany timed out after ${accepted} of ${total} messages`, accepted);
-  }
-
-  private admitPutters(): void {
-    for (let waiter = this.putters.head; waiter !== null; waiter = this.putters.head) {
-      if (!this.fill(waiter.data)) return;
-      this.putters.shift();
-      waiter.resolve();
-    }
-  }
-
-  private waitForMessages(max: number, wait: Wait | undefined): Promise<T | T[]> {
-    if (wait?.timeout === 0) {
-      this.timedOut++;
-      return Promise.reject(new QueueTimeoutError());
-    }
-    return this.getters.wait({ max }, wait, (): QueueTimeoutError => {
-      this.timedOut++;
-      return new QueueTimeoutError(`no message arrived within ${wait?.timeout} ms`);
-    }).promise;
+  protected takeForGetter(max: number): Promise<T | T[]> {
+    const r = this.takeAsync(max === 0 ? 1 : Math.min(max, this.count));
+    return max === 0 ? r.then((v) => v[0]) : r;
   }
 
   // ---------------------------------------------------------------- prefix cache
@@ -1033,8 +906,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> impleme
     if (this.lostError) return;
     const err = new DeviceLostError(`the GPU device was lost: ${reason}`, reason);
     this.lostError = err;
-    this.getters.rejectAll(() => err);
-    this.putters.rejectAll(() => err);
+    this.rejectWaiters(() => err);
     for (const p of this.inFlight) for (const s of p.segments) for (const op of s.pops) op.reject?.(err);
     this.inFlight.clear();
     for (const seg of this.log) for (const op of seg.pops) op.reject?.(err);

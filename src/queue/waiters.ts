@@ -24,7 +24,7 @@ export class Waiter<R, D> {
   /** The list this waiter is linked into, or null once it has left it. */
   list: WaitList<R, D> | null = null;
   readonly promise: Promise<R>;
-  private resolveFn!: (value: R) => void;
+  private resolveFn!: (value: R | PromiseLike<R>) => void;
   private rejectFn!: (reason: unknown) => void;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private signal: AbortSignal | undefined;
@@ -36,8 +36,8 @@ export class Waiter<R, D> {
     });
   }
 
-  /** Settles with a value. The caller has unlinked the waiter (shift/remove). */
-  resolve(value: R): void {
+  /** Settles with a value (or a promise of one). The caller has unlinked the waiter (shift/remove). */
+  resolve(value: R | PromiseLike<R>): void {
     this.disarm();
     this.resolveFn(value);
   }
