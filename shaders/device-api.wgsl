@@ -11,15 +11,17 @@
 //   rk_try_push(m, priority)  -> bool   false when the queue is full (for this dispatch)
 //
 // VISIBILITY RULE
-//   * A dispatch sees the queue as it was when the dispatch began. Pops across all invocations
-//     take exactly the N most urgent messages present then (priority, then FIFO), N = number of
-//     successful pops; which invocation gets which of them is unspecified.
-//   * Pushes go to an inbox and enter the queue after the dispatch (commit pass), in the order
+//   * The snapshot is taken once per runDeviceKernel (dev_prepare, before the user's pass), not
+//     per dispatch: every dispatch of one run sees the queue as it was when the run began. Pops
+//     across all invocations and dispatches of the run take exactly the N most urgent messages
+//     present then (priority, then FIFO), N = number of successful pops; which invocation gets
+//     which of them is unspecified.
+//   * Pushes go to an inbox and enter the queue after the run (commit pass), in the order
 //     invocations reserved inbox slots (that is the only order concurrent producers have); they
-//     are not visible to pops of the same dispatch.
-//   * Room: pushes may fill maxSize - size(at dispatch start); room freed by pops of the same
-//     dispatch is usable from the next kernel run. A device-side push never drops (even under
-//     DROP_OLDEST): it reports full.
+//     are not visible to pops of the same run.
+//   * Room: pushes may fill min(maxSize - size(at run start), inboxCapacity); room freed by
+//     pops of the same run is usable from the next kernel run. A device-side push never drops
+//     (even under DROP_OLDEST): it reports full.
 // HOW (no invocation waits on another)
 //   pop: reserve with atomicSub on AVAIL (= size at start; a result <= 0 means every message is
 //   already reserved, and AVAIL only decreases during the dispatch, so "empty" is exact); then

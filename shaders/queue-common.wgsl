@@ -24,11 +24,17 @@
 //   NB = ceil(maxSize/B) + 512 blocks, so memory is O(maxSize * W) + O(256 * B), never 256*maxSize.
 //   A bucket holding n messages uses at most n/B + 2 blocks; the bucket's tail block always exists.
 //
-// INVARIANTS (checked: any violation sets ctl[G_ERR])
+// INVARIANTS
 //   COUNT == sum over buckets of (tail - head) <= CAP
 //   bitmap bit k set  <=>  bucket k non-empty (after every phase)
 //   FREETOP + (blocks in all chains) == NB
 //   within a bucket, seq increases with ticket (FIFO), so the oldest of a bucket is its head
+//   Checked on the device (a violation sets a bit of ctl[G_ERR]) are only: COUNT > CAP after a
+//   push (ERR_CAPACITY), a push needing more free blocks than FREETOP (ERR_POOL), and a take or
+//   drop of more messages than COUNT / than the buckets yield (ERR_UNDERFLOW). The others (the
+//   COUNT/bucket sum equality, the bitmap, block accounting, FIFO by seq) are maintained by
+//   construction and are not checked at run time; the CPU-vs-GPU model tests
+//   (test/gpu-model.test.ts, test/gpu-queue.test.ts) check their observable consequences.
 //   No invocation ever waits on another; every phase is a separate dispatch, and the
 //   dispatch boundary is the only device-wide fence we rely on.
 

@@ -18,8 +18,9 @@
 //   push_scatter (n invocations) writes payload and seq of message i into ticket
 //                planTail[k] + chunkBase + rank: the slot's block is the old tail block or one of
 //                the blocks allocated in push_scan, found by index (no chain walk).
-// INVARIANTS  seq = PLANSEQ + seqSkip + i, strictly increasing in i, so DROP_OLDEST sees batch
-//   order; tail - head of every bucket never exceeds COUNT <= CAP.
+// INVARIANTS  seq = PLANSEQ + i, where PLANSEQ = NEXTSEQ (before the push) + seqSkip already, so
+//   seq is strictly increasing in i and DROP_OLDEST sees batch order; tail - head of every bucket
+//   never exceeds COUNT <= CAP (COUNT > CAP is flagged as ERR_CAPACITY).
 
 var<workgroup> masks: array<atomic<u32>, 2048>;
 

@@ -5,7 +5,8 @@
  *
  * COST MODEL (measured on Mesa lavapipe; the dispatch choice is in shaders/queue-seg.wgsl)
  *   A submission is one writeBuffer (params records + every segment's upload), one command
- *   buffer, one copy into a pooled readback buffer and one mapAsync. Params are bound as group 1
+ *   buffer, two copies into a pooled readback buffer (the outputs, then the globals) and one
+ *   mapAsync. Params are bound as group 1
  *   at static offsets with cached bind groups: a dynamic uniform offset cost ~100 us per dispatch
  *   there. Each extra dispatch costs ~20-30 us; per-invocation work in big dispatches must stay
  *   O(1) (a 256-entry binary search in workgroup memory per invocation cost 9 ms per 128 Ki).
@@ -142,7 +143,12 @@ export interface EngineOptions {
   initialSeq?: number;
   /** block size as a power of two exponent; default from maxSize */
   blockShift?: number;
+  /** @internal largest upload/output binding in bytes (tests); never above the device's limits */
+  maxBindingBytes?: number;
 }
+
+/** Params records one submission can need (<= 2 x 64 segments of <= 5 dispatch records, + peek). */
+const MAX_PARAM_RECORDS = 2 * 64 * 5 + 2;
 
 /** Timing counters (ms) for the profile: host encoding, submit, waiting for the map. */
 export interface EngineProfile {
@@ -161,6 +167,12 @@ export class QueueEngine {
   readonly nBlocks: number;
   readonly slots: number;
   readonly bytes: number;
+  /** largest inp/outb buffer in bytes (a storage binding; multiple of 4) */
+  readonly bufferLimit: number;
+  /** largest upload (Segment counts + records) one submit() may carry, in words */
+  readonly maxUploadWords: number;
+  /** largest drop + pop output one submit() may produce, in words (the peek is extra: <= 64 records) */
+  readonly maxOutputWords: number;
   private readonly p: Pipelines;
   readonly ctl: GPUBuffer;
   readonly blk: GPUBuffer;
@@ -195,6 +207,12 @@ export class QueueEngine {
     this.nBlocks = Math.ceil(maxSize / this.blockSize) + 2 * BUCKETS;
     this.slots = this.nBlocks * this.blockSize;
     const limit = device.limits.maxStorageBufferBindingSize;
+    this.bufferLimit = Math.floor(Math.min(limit, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity) / 4) * 4;
+    this.maxUploadWords = this.bufferLimit / 4 - (MAX_PARAM_RECORDS * PARAM_STRIDE) / 4;
+    this.maxOutputWords = this.bufferLimit / 4 - 64 * (words + 2);
+    if (this.maxUploadWords < 2 * BUCKETS + words + 1 || this.maxOutputWords < words + 2) {
+      throw new RangeError(`a ${this.bufferLimit}-byte buffer limit is too small for ${words * 4}-byte messages`);
+    }
     const poolBytes = this.slots * words * 4;
     if (poolBytes > limit) {
       throw new RangeError(
@@ -247,7 +265,10 @@ export class QueueEngine {
   private ensure(which: 'inp' | 'outb' | 'params', bytes: number): void {
     const buf = this[which];
     if (buf.size >= bytes) return;
-    const size = nextPow2(bytes);
+    if (bytes > this.bufferLimit) {
+      throw new RangeError(`ringkernel: a ${bytes}-byte ${which} buffer exceeds the ${this.bufferLimit}-byte binding limit (internal error)`);
+    }
+    const size = Math.min(nextPow2(bytes), this.bufferLimit);
     const usage =
       which === 'inp'
         ? GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM
@@ -306,7 +327,8 @@ export class QueueEngine {
   }
 
   private takeReadback(bytes: number): GPUBuffer {
-    const size = nextPow2(Math.max(bytes, 256));
+    // a readback buffer is no binding, but stays within maxBufferSize
+    const size = Math.max(bytes, Math.min(nextPow2(Math.max(bytes, 256)), Math.floor(this.device.limits.maxBufferSize / 4) * 4));
     const list = this.readbacks.get(size);
     const buf = list?.pop();
     if (buf) return buf;
@@ -326,6 +348,45 @@ export class QueueEngine {
    * segment's counts and records (Segment.uploadOff).
    */
   submit(segments: readonly Segment[], upload: Uint32Array | null, peekCount: number, deviceSizeAtStart: number): Promise<SubmissionResult> {
+    return this.scoped(() => this.submitScoped(segments, upload, peekCount, deviceSizeAtStart));
+  }
+
+  /**
+   * Runs `body` (which encodes and submits) inside a validation error scope: the result rejects
+   * when the GPU refused any of it (Dawn drops an invalid command buffer and only logs), so no
+   * readback of a submission that never ran is decoded.
+   */
+  private scoped<R>(body: () => Promise<R>): Promise<R> {
+    const device = this.device;
+    device.pushErrorScope('validation');
+    let result: Promise<R>;
+    try {
+      result = body();
+    } catch (error) {
+      void device.popErrorScope().catch(() => undefined);
+      throw error;
+    }
+    const scope = device.popErrorScope();
+    return Promise.all([scope, result]).then(
+      ([error, r]) => {
+        if (error) throw new Error(`ringkernel: the GPU rejected a submission: ${error.message}`);
+        return r;
+      },
+      (error: unknown) => {
+        // surface the validation error (the cause) rather than a follow-on failure
+        return scope.then(
+          (e) => {
+            throw e ? new Error(`ringkernel: the GPU rejected a submission: ${e.message}`) : error;
+          },
+          () => {
+            throw error;
+          },
+        );
+      },
+    );
+  }
+
+  private submitScoped(segments: readonly Segment[], upload: Uint32Array | null, peekCount: number, deviceSizeAtStart: number): Promise<SubmissionResult> {
     const t0 = performance.now();
     const W = this.words;
     const R = W + 2;
@@ -545,9 +606,18 @@ export class QueueEngine {
     inboxCapacity: number,
     peekCount: number,
   ): Promise<{ peek: Uint32Array; globals: Uint32Array }> {
+    return this.scoped(() => this.runDeviceScoped(encode, inboxCapacity, peekCount));
+  }
+
+  private runDeviceScoped(
+    encode: (pass: GPUComputePassEncoder, group: GPUBindGroup) => void,
+    inboxCapacity: number,
+    peekCount: number,
+  ): Promise<{ peek: Uint32Array; globals: Uint32Array }> {
     const W = this.words;
     const R = W + 2;
-    const cap = Math.max(1, Math.min(inboxCapacity, SEG_CAP, this.options.maxSize));
+    // (the inbox lives in inp: it is also capped by the binding limit)
+    const cap = Math.max(1, Math.min(inboxCapacity, SEG_CAP, this.options.maxSize, Math.floor(this.bufferLimit / 4 / (W + 1))));
     this.ensure('inp', cap * (W + 1) * 4);
     this.ensure('outb', Math.max(peekCount * R * 4, 16));
     this.ensure('params', 4 * PARAM_STRIDE);

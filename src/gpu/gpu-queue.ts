@@ -49,6 +49,8 @@ export interface GpuQueueOptions<T> extends QueueOptions<T> {
   initialTicket?: number;
   /** @internal first insertion sequence number (tests of u32 wrap-around) */
   initialSeq?: number;
+  /** @internal largest upload/output buffer of one submission in bytes (tests); default and maximum: the device's limits */
+  maxBindingBytes?: number;
 }
 
 /** A pop whose messages the device will report (or the cache already knew). */
@@ -60,11 +62,23 @@ interface PopOp<T> {
   known: boolean;
   resolve?: (values: T[]) => void;
   reject?: (error: unknown) => void;
+  /** set once the op's results were delivered or it was rejected */
+  done?: boolean;
 }
 interface DropOp {
   t: 'drop';
   /** the host identified (and notified) the evicted message at record time */
   known: boolean;
+  /** its place in the onDrop order (unknown drops, with onDrop set) */
+  notice?: DropNotice<unknown>;
+}
+/**
+ * One onDrop notification in eviction order. While an unknown drop (reported by the device) is
+ * outstanding, later drops the host could name wait behind it, so onDrop sees evictions in order.
+ */
+interface DropNotice<T> {
+  ready: boolean;
+  message?: T;
 }
 /**
  * One segment of the op log: its pushes and drops (in any interleaving: the device applies the
@@ -92,7 +106,7 @@ interface SegmentOps<T> {
   /** one entry per drop op of the segment, in order; the first `segment.dropExisting` are evictions on the device */
   drops: DropOp[];
   /** messages evicted before reaching the device (the segment's first pushes), whose onDrop is still due */
-  immediateDrops: T[];
+  immediateDrops: { message: T; op: DropOp }[];
 }
 
 interface Pending<T> {
@@ -109,11 +123,21 @@ const CACHE_MAX = 64;
  * past this many segments the log is submitted at once and a new one starts.
  */
 const MAX_SEGMENTS = 64;
-// captured at load so fake timers in tests cannot stall the device pipeline
+/**
+ * Captured at load: the queue schedules its submissions with the real setImmediate. That does
+ * not make it immune to fake timers: WebGPU's Node binding (Dawn) resolves mapAsync through the
+ * *global* setImmediate, so a faked setImmediate (vi.useFakeTimers() with its defaults) would
+ * leave every readback pending forever. submitNow detects that and rejects the op log's pops
+ * with FAKE_IMMEDIATE instead of hanging (runDeviceKernel throws it); the log itself is sent
+ * with the first submission after the timers are real again.
+ */
 const realSetImmediate: typeof setImmediate = globalThis.setImmediate;
+const FAKE_IMMEDIATE =
+  "ringkernel: setImmediate is faked; WebGPU's Node binding resolves mapAsync through it: fake only setTimeout/setInterval (e.g. vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] }))";
+const immediateFaked = (): boolean => globalThis.setImmediate !== realSetImmediate;
 
 /** What a DROP_OLDEST eviction leaves for notifyDrop: the message when the host could name it, else undefined (the device reports it). */
-type Eviction<T> = { evicted: T } | undefined;
+type Eviction<T> = { evicted: T; notice?: DropNotice<T> } | undefined;
 
 export class GpuMessageQueue<T extends object = Record<string, unknown>> extends BackpressureQueue<T, Eviction<T>> implements Queue<T> {
   readonly device: GPUDevice;
@@ -146,6 +170,13 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   private nextHandle = 1;
   private lastGlobals: Uint32Array | null = null;
   private flushWaiters: (() => void)[] = [];
+  /** onDrop notifications in eviction order, while an unknown drop is outstanding (see DropNotice) */
+  private dropNotices: DropNotice<T>[] = [];
+  // words the current op log will upload / output (conservative), kept within the engine's limits
+  private logUp = 0;
+  private logOut = 0;
+  /** first error of an apply (a device invariant violation, an internal error) for flush() */
+  private applyError: unknown = undefined;
 
   /** Creates a queue (acquiring the shared device if none is given). Rejects with GpuUnavailableError without an adapter. */
   static async create<T extends object = Record<string, unknown>>(options: GpuQueueOptions<T> = {}): Promise<GpuMessageQueue<T>> {
@@ -174,6 +205,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       words: this.words,
       initialTicket: options.initialTicket,
       initialSeq: options.initialSeq,
+      maxBindingBytes: options.maxBindingBytes,
     });
     void device.lost.then((info) => this.onLost(info.message || String(info.reason)));
   }
@@ -306,7 +338,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       // the table holds exactly the queued messages unless device pops are unresolved
       const exact = !this.schema && this.table.size === this.count;
       if (exact) this.table.clear();
-      this.recordPop({ t: 'pop', n: removed, clear: true, known: exact || !!this.schema });
+      this.recordPops(removed, true, exact || !!this.schema);
       this.count = 0;
     }
     this.cache = [];
@@ -330,10 +362,14 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   ): Promise<{ popped: number; pushed: number }> {
     this.assertUsable();
     if (!this.schema) throw new TypeError('the device-side API needs schema mode: an opaque handle means nothing to a kernel');
-    await this.flush();
-    this.assertUsable();
+    if (immediateFaked()) throw new Error(FAKE_IMMEDIATE);
+    // busy from the call on: an operation recorded while the flush below runs would reach the
+    // device after the kernel although the host applied it before
     this.deviceBusy = true;
     try {
+      await this.flush();
+      if (this.isClosed) throw new QueueClosedError();
+      if (this.lostError) throw this.lostError;
       const inbox = options.inboxCapacity ?? Math.min(this.maxSize, 65536);
       const r = await this.chainOn(this.engine.runDevice(encode, inbox, this.prefetch));
       const popped = r.globals[G.DEVPOPS];
@@ -392,6 +428,11 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     this.submitNow();
     await this.chain;
     if (this.lostError) throw this.lostError;
+    if (this.applyError !== undefined) {
+      const error = this.applyError;
+      this.applyError = undefined;
+      throw error;
+    }
   }
 
   /** Rejects waiters with QueueClosedError, lets submitted work finish, then frees the GPU buffers. */
@@ -434,7 +475,9 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       this.nextHandle = (this.nextHandle + 1) >>> 0 || 1;
       this.table.set(handle, message);
     }
+    this.budget(this.words + 1 + BUCKETS, 0);
     const seg = this.pushSegment();
+    this.logUp += this.words + 1;
     let n = this.colN;
     if (n === this.colPrio.length) this.growColumns();
     this.colPrio[n] = priority;
@@ -453,9 +496,13 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   protected insertBatch(messages: readonly T[], priorities: ArrayLike<number>, from: number): void {
     const opaque = !this.schema;
     let j = from;
+    const S = this.words + 1;
     while (j < messages.length) {
+      this.budget(S + BUCKETS, 0);
       const seg = this.pushSegment();
-      const m = Math.min(messages.length - j, SEG_CAP - (seg.end - seg.start));
+      const room = Math.floor((this.engine.maxUploadWords - this.logUp) / S);
+      const m = Math.min(messages.length - j, SEG_CAP - (seg.end - seg.start), room);
+      this.logUp += m * S;
       let n = this.colN;
       while (n + m > this.colPrio.length) this.growColumns();
       const prio = this.colPrio;
@@ -493,7 +540,10 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
    */
   protected insertDroppingOldest(priority: number, message: T): Eviction<T> {
     const op: DropOp = { t: 'drop', known: false };
+    // the drop and its push in one submission: an eviction outputs one record
+    this.budget(this.words + 1 + BUCKETS, this.words + 2);
     this.pushSegment().drops.push(op);
+    this.logOut += this.words + 2;
     this.logPosition++;
     let evicted: T | undefined;
     if (!this.schema && this.table.size === this.count) {
@@ -521,38 +571,63 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       this.cache = [];
       this.cacheComplete = false;
     }
+    let notice: DropNotice<T> | undefined;
+    if (this.onDrop !== undefined && (!op.known || this.dropNotices.length > 0)) {
+      // an unknown drop takes its place in the onDrop order; a known one waits behind earlier unknown ones
+      notice = { ready: false, message: evicted };
+      this.dropNotices.push(notice);
+      if (!op.known) op.notice = notice as DropNotice<unknown>;
+    }
     this.count--;
     this.dropped++;
     this.insert(priority, message);
-    return op.known ? { evicted: evicted as T } : undefined;
+    return op.known ? { evicted: evicted as T, notice } : undefined;
   }
 
   /** onDrop once the call is done (as MessageQueue does); an unknown eviction is reported after the readback. */
   protected notifyDrop(d: Eviction<T>): void {
-    if (d !== undefined && this.onDrop !== undefined) notify(this.onDrop, d.evicted);
+    if (d === undefined || this.onDrop === undefined) return;
+    if (d.notice === undefined) return notify(this.onDrop, d.evicted);
+    d.notice.ready = true;
+    this.drainDropNotices();
+  }
+
+  /** Runs onDrop for the notices at the head of the order that are ready. */
+  private drainDropNotices(): void {
+    const q = this.dropNotices;
+    let i = 0;
+    while (i < q.length && q[i].ready) {
+      const m = q[i++].message;
+      if (m !== undefined && this.onDrop !== undefined) notify(this.onDrop, m);
+    }
+    if (i > 0) q.splice(0, i);
+  }
+
+  /** Marks a drop's notice as reported (with the evicted message, or none when its submission failed). */
+  private settleDrop(op: DropOp, message: T | undefined): void {
+    const notice = op.notice as DropNotice<T> | undefined;
+    if (notice === undefined) return;
+    op.notice = undefined;
+    notice.message = message;
+    notice.ready = true;
   }
 
   /** Removes n (<= size) messages; returns them when the cache knows them, else a promise. */
   private take(n: number): T[] | Promise<T[]> {
-    const op: PopOp<T> = { t: 'pop', n, clear: false, known: false };
     let result: T[] | Promise<T[]>;
     if (this.cache.length >= n) {
       const entries = this.cache.splice(0, n);
-      op.known = true;
       result = entries.map((e) => {
         if (!this.schema) this.table.delete(e.handle);
         return e.message;
       });
       if (this.cache.length === 0 && this.count - n > 0) this.cacheComplete = false;
+      this.recordPops(n, false, true);
     } else {
-      result = new Promise<T[]>((resolve, reject) => {
-        op.resolve = resolve;
-        op.reject = reject;
-      });
       this.cache = [];
       this.cacheComplete = this.count - n === 0;
+      result = new Promise<T[]>((resolve, reject) => this.recordPops(n, false, false, resolve, reject));
     }
-    this.recordPop(op);
     this.count -= n;
     this.dequeued += n;
     if (this.putters.length !== 0) this.admitPutters();
@@ -588,11 +663,21 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       this.cacheComplete = false;
       return;
     }
-    c.splice(lo, 0, { priority, seq, message, handle });
+    // schema mode: the cache holds an unpacked copy (as read from the device), never the caller's object
+    c.splice(lo, 0, { priority, seq, message: this.schema ? this.copyOf(message, priority) : message, handle });
     if (c.length > CACHE_MAX) {
       c.length = CACHE_MAX;
       this.cacheComplete = false;
     }
+  }
+
+  private copyWords: { u: Uint32Array; f: Float32Array; i: Int32Array } | null = null;
+  /** Schema mode: the message as the device will hold it (packed, then unpacked: a new object). */
+  private copyOf(message: T, priority: number): T {
+    const schema = this.schema!;
+    const v = (this.copyWords ??= viewsOf(new Uint32Array(Math.max(1, schema.words))));
+    schema.pack(message as T & object, v.u, v.f, v.i, 0);
+    return schema.unpack(v.u, v.f, v.i, 0, priority) as T;
   }
 
   // ---------------------------------------------------------------- op log -> device
@@ -604,6 +689,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       if (seg !== undefined && log.length >= MAX_SEGMENTS) this.submitNow();
       seg = { drops: [], start: this.colN, end: this.colN, pops: [] };
       this.log.push(seg);
+      this.logUp += BUCKETS;
     }
     if (!this.scheduled) this.schedule();
     return seg;
@@ -618,12 +704,53 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     this.colHandle = handle;
   }
 
+  /** Submits the op log first if `up` more upload words or `out` more output words would not fit one submission. */
+  private budget(up: number, out: number): void {
+    if (this.log.length === 0) return;
+    if (this.logUp + up > this.engine.maxUploadWords || this.logOut + out > this.engine.maxOutputWords) this.submitNow();
+  }
+
+  /**
+   * Records a pop of n messages (a clear when `clear`). One whose output would not fit one
+   * submission is split into several ops (in consecutive submissions); their results are
+   * joined into one array for `resolve`.
+   */
+  private recordPops(n: number, clear: boolean, known: boolean, resolve?: (values: T[]) => void, reject?: (error: unknown) => void): void {
+    const R = this.words + 2;
+    // every ordinary pop of a segment with an unresolved one outputs; a clear only when it must name handles
+    const outputs = !clear || (!known && !this.schema);
+    const chunk = outputs ? Math.floor(this.engine.maxOutputWords / R) : n;
+    if (n <= chunk) {
+      this.budget(BUCKETS, outputs ? n * R : 0);
+      this.recordPop({ t: 'pop', n, clear, known, resolve, reject });
+      if (outputs) this.logOut += n * R;
+      return;
+    }
+    const values: T[] = new Array<T>(n);
+    let left = Math.ceil(n / chunk);
+    for (let off = 0; off < n; off += chunk) {
+      const c = Math.min(chunk, n - off);
+      const op: PopOp<T> = { t: 'pop', n: c, clear, known };
+      if (resolve) {
+        op.resolve = (part) => {
+          for (let j = 0; j < c; j++) values[off + j] = part[j];
+          if (--left === 0) resolve(values);
+        };
+        op.reject = reject;
+      }
+      this.budget(BUCKETS, c * R);
+      this.recordPop(op);
+      this.logOut += c * R;
+    }
+  }
+
   private recordPop(op: PopOp<T>): void {
     const log = this.log;
     let seg = log.length > 0 ? log[log.length - 1] : undefined;
     if (seg === undefined) {
       seg = { drops: [], start: this.colN, end: this.colN, pops: [] };
       log.push(seg);
+      this.logUp += BUCKETS;
     }
     seg.pops.push(op);
     this.logPosition++;
@@ -649,7 +776,17 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     if (this.lostError) return;
     const log = this.log;
     if (log.length === 0 && !this.fetchWanted) return;
+    if (immediateFaked()) {
+      // the readback would never resolve (and a mapAsync issued now stalls Dawn's event polling
+      // for later ones too): reject the pops now; the log stays and goes to the device with the
+      // next submission after the timers are real again, so device and host stay in step
+      const error = new Error(FAKE_IMMEDIATE);
+      for (const seg of log) this.undeliver(seg.pops, error);
+      return;
+    }
     this.log = [];
+    this.logUp = 0;
+    this.logOut = 0;
     this.fetchWanted = false;
     const W = this.words;
     const S = W + 1;
@@ -688,11 +825,11 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       const { drops: dropOps, pops } = seg;
       const e = evictions[si];
       const immediate = dropOps.length - e;
-      const immediateDrops: T[] = [];
+      const immediateDrops: { message: T; op: DropOp }[] = [];
       for (let j = 0; j < immediate; j++) {
         if (dropOps[e + j].known) continue; // already released and notified
         if (!this.schema) this.table.delete(handles[seg.start + j]);
-        immediateDrops.push(msgs[seg.start + j]);
+        immediateDrops.push({ message: msgs[seg.start + j], op: dropOps[e + j] });
       }
       const first = seg.start + immediate; // first uploaded push in the columns
       const uploaded = seg.end - first;
@@ -773,12 +910,16 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     }
     this.inFlight.add(pending);
     const previous = this.chain;
+    // never left rejected: a failed submission or apply rejects that submission's remaining operations
     this.chain = previous
       .then(() => result)
       .then(
         (r) => {
           try {
             this.apply(pending, r);
+          } catch (error) {
+            this.applyError ??= error;
+            this.failPending(pending, error);
           } finally {
             this.engine.recycle(r);
           }
@@ -846,10 +987,11 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
           if (s.drops[j].known) return;
           const d = this.decode(res.dropped!, o, views);
           release(d.handle);
-          if (this.onDrop) notify(this.onDrop, d.message);
+          this.settleDrop(s.drops[j], d.message);
         });
       }
-      if (this.onDrop) for (const m of s.immediateDrops) notify(this.onDrop, m);
+      for (const { message, op } of s.immediateDrops) this.settleDrop(op, message);
+      this.drainDropNotices();
       // pops, in the order they were recorded
       let o = 0;
       const popped = res.popped;
@@ -876,6 +1018,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
           }
         }
         o += span;
+        op.done = true;
         if (!op.clear) op.resolve?.(values);
       }
     });
@@ -898,8 +1041,22 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   private failPending(pending: Pending<T>, error: unknown): void {
     this.inFlight.delete(pending);
     const err = this.lostError ?? (this.device && isLost(error) ? new DeviceLostError(`GPU work failed: ${String(error)}`) : error);
-    for (const s of pending.segments) for (const op of s.pops) op.reject?.(err);
+    for (const s of pending.segments) {
+      this.undeliver(s.pops, err);
+      for (const d of s.drops) this.settleDrop(d, undefined);
+    }
+    this.drainDropNotices();
     if (!this.lostError && isLost(error)) this.onLost(String(error));
+  }
+
+  /** Rejects the pops that have not delivered their messages (which then do not count as dequeued). */
+  private undeliver(pops: readonly PopOp<T>[], error: unknown): void {
+    for (const op of pops) {
+      if (op.done) continue;
+      op.done = true;
+      if (!op.known && !op.clear) this.dequeued -= op.n;
+      op.reject?.(error);
+    }
   }
 
   private onLost(reason: string): void {
@@ -907,10 +1064,19 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     const err = new DeviceLostError(`the GPU device was lost: ${reason}`, reason);
     this.lostError = err;
     this.rejectWaiters(() => err);
-    for (const p of this.inFlight) for (const s of p.segments) for (const op of s.pops) op.reject?.(err);
+    // evictions the device never reported are not notified; known ones waiting behind them are
+    for (const p of this.inFlight) for (const s of p.segments) for (const d of s.drops) this.settleDrop(d, undefined);
+    for (const seg of this.log) for (const d of seg.drops) this.settleDrop(d, undefined);
+    this.drainDropNotices();
+    for (const p of this.inFlight) for (const s of p.segments) this.undeliver(s.pops, err);
     this.inFlight.clear();
-    for (const seg of this.log) for (const op of seg.pops) op.reject?.(err);
+    for (const seg of this.log) this.undeliver(seg.pops, err);
     this.log = [];
+    this.logUp = 0;
+    this.logOut = 0;
+    // the messages are gone with the device (as after close)
+    this.count = 0;
+    this.deviceSize = 0;
     this.colMsg = [];
     this.colN = 0;
     this.table.clear();
