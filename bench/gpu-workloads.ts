@@ -11,6 +11,8 @@
  *    queue's size, runs one B-invocation kernel reading them and writing B output records, and
  *    reads those back (what any single-pass GPU design must at least pay); 'host floor', the JS
  *    work getMany must do at least in schema mode: turn B readback records into B new objects.
+ *  - packed (batch >= 1Ki): the same backlog with putManyPacked/getManyPacked (typed arrays in and
+ *    out, no object per message), kind 'ringkernel-gpu-packed'.
  * `gpuThroughputSvg(rows)` draws throughput vs batch size, GPU vs CPU (the CLI's `--svg FILE`).
  * Targets (reported, never asserted): latency p50 <= 1.5x floor; 64Ki batches >= 10 M msgs/s.
  */
@@ -204,6 +206,41 @@ function gpuBatchSpec(batch: number): CaseSpec {
   };
 }
 
+/** gpuBatchSpec with the packed calls: putManyPacked + getManyPacked (no object per message). */
+function gpuPackedBatchSpec(batch: number): CaseSpec {
+  return {
+    impl: 'ringkernel',
+    label: 'GpuMessageQueue (packed)',
+    variant: 'putManyPacked + getManyPacked + flush over a backlog of one batch (schema u32, one submission per call)',
+    kind: 'ringkernel-gpu-packed',
+    async build() {
+      const { device: d } = await device();
+      const q = await GpuMessageQueue.create<BenchMsg>({ maxSize: 2 * batch, schema, device: d });
+      const ms = messages(batch);
+      const words = new Uint32Array(batch * schema.words);
+      const priorities = new Uint8Array(batch);
+      const v = { f: new Float32Array(words.buffer), i: new Int32Array(words.buffer) };
+      ms.forEach((m, j) => {
+        schema.pack(m, words, v.f, v.i, j * schema.words);
+        priorities[j] = m.priority ?? 128;
+      });
+      await q.putManyPacked(words, priorities);
+      await q.flush();
+      return {
+        async: true,
+        opsPerCall: batch,
+        async call() {
+          void q.putManyPacked(words, priorities);
+          const got = await q.getManyPacked(batch);
+          if (got.count !== batch) throw new Error('lost messages');
+          await q.flush();
+        },
+        dispose: () => q.close(),
+      };
+    },
+  };
+}
+
 function cpuBatchSpec(batch: number): CaseSpec {
   return {
     impl: 'ringkernel',
@@ -285,7 +322,7 @@ export const gpuGroup: WorkloadGroup = {
         description: `A backlog of ${batch} messages; each call does putMany(${batch}) then getMany(${batch}); each message is put and got once and counted once. Ratio: floor (one round trip per ${batch} msgs).`,
         params: { batch },
         baseline: { label: 'floor', kind: 'floor' },
-        cases: [gpuBatchSpec(batch), cpuBatchSpec(batch), floorSpec(batch), ...(batch >= 1024 ? boundSpecs(batch) : [])],
+        cases: [gpuBatchSpec(batch), ...(batch >= 1024 ? [gpuPackedBatchSpec(batch)] : []), cpuBatchSpec(batch), floorSpec(batch), ...(batch >= 1024 ? boundSpecs(batch) : [])],
       });
     }
     return out;
@@ -325,6 +362,7 @@ function escapeXml(text: string): string {
 export function gpuThroughputSvg(rows: readonly Row[], subtitle: readonly string[] = []): string {
   const series = [
     { kind: 'ringkernel-gpu', name: 'GpuMessageQueue', color: '#d62728', dash: '' },
+    { kind: 'ringkernel-gpu-packed', name: 'GpuMessageQueue (packed: putManyPacked/getManyPacked)', color: '#ff7f0e', dash: '' },
     { kind: 'ringkernel', name: 'MessageQueue (CPU)', color: '#1f77b4', dash: '' },
     { kind: 'adapter-floor', name: 'adapter floor (upload, copy, read back)', color: '#2ca02c', dash: '6 4' },
     { kind: 'host-floor', name: 'host floor (build the result objects)', color: '#9467bd', dash: '6 4' },

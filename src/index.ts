@@ -9,7 +9,7 @@ export type { Message, MessageMeta } from './queue/message.js';
 export { MessageQueue } from './queue/message-queue.js';
 // GPU
 export { GpuMessageQueue } from './gpu/gpu-queue.js';
-export type { GpuQueueOptions } from './gpu/gpu-queue.js';
+export type { GpuQueueOptions, PackedBatch } from './gpu/gpu-queue.js';
 export { GpuUnavailableError, DeviceLostError } from './gpu/errors.js';
 export { acquireDevice, requestAdapter, describeAdapter, sharedDevice } from './gpu/device.js';
 export type { AdapterReport, AcquiredDevice } from './gpu/device.js';

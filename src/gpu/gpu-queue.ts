@@ -25,6 +25,15 @@
  *   object in a handle table until it is dequeued, dropped or cleared.
  *   schema: the device holds the packed struct; results are unpacked copies.
  *
+ * PACKED BATCHES (schema mode)
+ *   putManyPacked/getManyPacked are putMany/getMany with the messages as one Uint32Array in the
+ *   schema's layout plus a Uint8Array of priorities: no object per message. They go through the
+ *   same host rules (BackpressureQueue.putBatch/fill, waiting getters, take) as the object calls:
+ *   a packed batch reaches them as a PackedSource behind an array-like Proxy, whose element i is
+ *   a PackedRef (made only on the per-message slow paths: a full queue, a waiting getter).
+ *   Every schema-mode push, packed or not, is written to the push columns as words (colWords),
+ *   so the submission's encoding is a counting sort plus a word copy.
+ *
  * onDrop runs when the device reports which message it evicted (after the submission's
  * readback), in eviction order, before the flush that covers it resolves.
  */
@@ -53,6 +62,52 @@ export interface GpuQueueOptions<T> extends QueueOptions<T> {
   maxBindingBytes?: number;
 }
 
+/** What getManyPacked resolves with: `count` messages, `words[i*schema.words ..]` and `priorities[i]` for message i (fresh arrays per call). */
+export interface PackedBatch {
+  count: number;
+  words: Uint32Array;
+  priorities: Uint8Array;
+}
+
+/** A packed batch handed to the shared host rules: message i is words[i*W .. +W). */
+class PackedSource {
+  constructor(
+    readonly words: Uint32Array,
+    readonly n: number,
+    readonly W: number,
+  ) {}
+}
+/** Message i of a PackedSource, as the per-message paths (fill's slow path) see it. */
+class PackedRef {
+  constructor(
+    readonly src: PackedSource,
+    readonly i: number,
+  ) {}
+}
+const PACKED = Symbol('ringkernel.packed');
+
+/** An array-like view of a packed batch for BackpressureQueue (length, [i], slice), with no object per message. */
+function packedMessages<T>(src: PackedSource): readonly T[] {
+  return new Proxy([] as T[], {
+    get(_target, key) {
+      if (key === 'length') return src.n;
+      if (key === PACKED) return src;
+      if (key === 'slice') {
+        // the rest of a batch that must wait: a copy, so the caller may reuse its array
+        return (start = 0) => {
+          const from = Math.min(Math.max(0, start), src.n);
+          return packedMessages<T>(new PackedSource(src.words.slice(from * src.W, src.n * src.W), src.n - from, src.W));
+        };
+      }
+      if (typeof key === 'string') {
+        const i = Number(key);
+        if (Number.isInteger(i) && i >= 0 && i < src.n) return new PackedRef(src, i);
+      }
+      return undefined;
+    },
+  });
+}
+
 /** A pop whose messages the device will report (or the cache already knew). */
 interface PopOp<T> {
   t: 'pop';
@@ -60,7 +115,9 @@ interface PopOp<T> {
   clear: boolean;
   /** set when the prefix cache supplied the results at record time */
   known: boolean;
-  resolve?: (values: T[]) => void;
+  /** resolve gets a PackedBatch instead of T[] (getManyPacked) */
+  packed?: boolean;
+  resolve?: (values: T[] & PackedBatch) => void;
   reject?: (error: unknown) => void;
   /** set once the op's results were delivered or it was rejected */
   done?: boolean;
@@ -152,7 +209,11 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   // push columns of the current log (reused across submissions: no allocation per message)
   private colPrio = new Uint8Array(1024);
   private colHandle = new Uint32Array(1024);
-  private colMsg: T[] = [];
+  /** the caller's object per push (undefined for a packed push) */
+  private colMsg: (T | undefined)[] = [];
+  /** schema mode: the packed words of each push, words*i .. */
+  private colWords: Uint32Array;
+  private colViews: { u: Uint32Array; f: Float32Array; i: Int32Array };
   private colN = 0;
   private uploadBuf = new Uint32Array(1024);
   private logPosition = 0;
@@ -196,6 +257,8 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     this.device = device;
     this.schema = options.schema;
     this.words = this.schema ? this.schema.words : 1;
+    this.colWords = new Uint32Array(this.schema ? this.colPrio.length * this.words : 0);
+    this.colViews = viewsOf(this.colWords);
     const prefetch = options.prefetch ?? 32;
     if (!Number.isSafeInteger(prefetch) || prefetch < 1) throw new RangeError('prefetch must be a positive integer');
     this.prefetch = Math.min(prefetch, CACHE_MAX);
@@ -319,6 +382,75 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * putMany with the messages packed (schema mode): message i is `words[i*schema.words ..
+   * +schema.words)` in the schema's layout (as `schema.pack` writes it; f32/i32 fields as their
+   * bit patterns) with priority `priorities[i]`; n = priorities.length. Same semantics as putMany
+   * (backpressure, waiting, timeouts, aborts, stats, ordering; onDrop gets unpacked objects).
+   * The arrays are copied before this returns (also the part that must wait), so the caller may
+   * reuse them at once. Bad input is refused (TypeError/RangeError) with nothing changed.
+   */
+  putManyPacked(words: Uint32Array, priorities: Uint8Array, options?: WaitOptions): Promise<void> {
+    try {
+      this.assertUsable();
+      const W = this.requireSchema('putManyPacked').words;
+      if (!(words instanceof Uint32Array)) throw new TypeError('putManyPacked expects words as a Uint32Array');
+      if (!(priorities instanceof Uint8Array)) throw new TypeError('putManyPacked expects priorities as a Uint8Array (one priority 0..255 per message)');
+      const n = priorities.length;
+      if (words.length !== n * W) {
+        throw new RangeError(`putManyPacked: words.length must be priorities.length * schema.words = ${n} * ${W} = ${n * W}, got ${words.length}`);
+      }
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
+      // priorities copied: a batch that waits keeps a view of them
+      return this.putBatch(packedMessages<T>(new PackedSource(words, n, W)), priorities.slice(), wait);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * getMany with the result packed (schema mode): min(max, size) messages in priority order,
+   * message i as `words[i*schema.words ..]` in the schema's layout and `priorities[i]`; waits like
+   * getMany on an empty queue. Each call returns new arrays. Padding words of the layout carry
+   * no meaning (their content is unspecified). Results the host already holds (the prefix cache,
+   * a waiting getter) are re-packed from objects: an f32 signalling NaN may come back quiet there.
+   */
+  getManyPacked(max: number, options?: WaitOptions): Promise<PackedBatch> {
+    try {
+      this.assertUsable();
+      this.requireSchema('getManyPacked');
+      checkMax(max);
+      const wait = readWait(options);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
+      if (this.count > 0) return this.takeAsync(Math.min(max, this.count), true) as unknown as Promise<PackedBatch>;
+      // a waiting getter is served by the shared getter rules (as objects; at most what arrived)
+      return (this.waitForMessages(max, wait) as Promise<T[]>).then((values) => this.packValues(values.map((m) => ({ message: m, priority: priorityOfPacked(m) }))));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private requireSchema(what: string): MessageSchema<T & object> {
+    if (!this.schema) throw new TypeError(`${what} needs a schema: create the queue with { schema: defineMessage(...) } (opaque mode has no packed layout)`);
+    return this.schema;
+  }
+
+  /** Packs messages (cache entries, a waiting getter's result) into a new PackedBatch. */
+  private packValues(entries: readonly { message: T; priority: number }[]): PackedBatch {
+    const schema = this.schema!;
+    const W = this.words;
+    const n = entries.length;
+    const words = new Uint32Array(n * W);
+    const priorities = new Uint8Array(n);
+    const v = viewsOf(words);
+    for (let j = 0; j < n; j++) {
+      schema.pack(entries[j].message as T & object, v.u, v.f, v.i, j * W);
+      priorities[j] = entries[j].priority;
+    }
+    return { count: n, words, priorities };
   }
 
   peek(): T | null {
@@ -482,26 +614,40 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     if (n === this.colPrio.length) this.growColumns();
     this.colPrio[n] = priority;
     this.colHandle[n] = handle;
-    this.colMsg[n] = message;
+    if (message instanceof PackedRef) {
+      // one message of a packed batch (slow path): its words as given
+      const W = this.words;
+      const src = message.src.words;
+      const from = message.i * W;
+      const cw = this.colWords;
+      for (let k = 0, o = n * W; k < W; k++) cw[o + k] = src[from + k];
+      this.colMsg[n] = undefined;
+    } else {
+      if (this.schema) this.schema.pack(message as T & object, this.colViews.u, this.colViews.f, this.colViews.i, n * this.words);
+      this.colMsg[n] = message;
+    }
     seg.end = this.colN = n + 1;
     this.logPosition++;
     this.count++;
     this.enqueued++;
-    this.cachePush(priority, this.hostSeq, message, handle);
+    this.cachePush(priority, this.hostSeq, message, handle, n);
     this.hostSeq = (this.hostSeq + 1) >>> 0;
     if (this.getters.length !== 0) this.serveGetters();
   }
 
-  /** One loop over the columns. */
+  /** One loop over the columns (a packed batch: two typed-array copies, then the cache/sequence loop). */
   protected insertBatch(messages: readonly T[], priorities: ArrayLike<number>, from: number): void {
     const opaque = !this.schema;
+    const packed = (messages as unknown as { [PACKED]?: PackedSource })[PACKED];
+    const total = packed ? packed.n : messages.length;
+    const W = this.words;
     let j = from;
-    const S = this.words + 1;
-    while (j < messages.length) {
+    const S = W + 1;
+    while (j < total) {
       this.budget(S + BUCKETS, 0);
       const seg = this.pushSegment();
       const room = Math.floor((this.engine.maxUploadWords - this.logUp) / S);
-      const m = Math.min(messages.length - j, SEG_CAP - (seg.end - seg.start), room);
+      const m = Math.min(total - j, SEG_CAP - (seg.end - seg.start), room);
       this.logUp += m * S;
       let n = this.colN;
       while (n + m > this.colPrio.length) this.growColumns();
@@ -509,6 +655,30 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       const handles = this.colHandle;
       const msgs = this.colMsg;
       const end = j + m;
+      if (packed) {
+        prio.set((priorities as Uint8Array).subarray(j, end), n);
+        this.colWords.set(packed.words.subarray(j * W, end * W), n * W);
+        // the prefix cache: only a push that can enter it costs more than a compare (see cachePush)
+        const seq0 = this.hostSeq;
+        const n0 = n;
+        let c = this.cache;
+        let tail = c.length === 0 ? 255 : c[c.length - 1].priority; // an empty incomplete cache takes nothing
+        for (; n < n0 + m; n++) {
+          if (!this.cacheComplete && prio[n] <= tail) continue;
+          this.cachePush(prio[n], (seq0 + (n - n0)) >>> 0, undefined, 0, n);
+          c = this.cache;
+          tail = c.length === 0 ? 255 : c[c.length - 1].priority;
+        }
+        j = end;
+        this.hostSeq = (seq0 + m) >>> 0;
+        seg.end = this.colN = n;
+        this.logPosition += m;
+        this.count += m;
+        this.enqueued += m;
+        continue;
+      }
+      const schema = this.schema;
+      const cv = this.colViews;
       for (; j < end; j++, n++) {
         const message = messages[j];
         const priority = priorities[j];
@@ -521,7 +691,8 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
         prio[n] = priority;
         handles[n] = handle;
         msgs[n] = message;
-        this.cachePush(priority, this.hostSeq, message, handle);
+        if (schema) schema.pack(message as T & object, cv.u, cv.f, cv.i, n * W);
+        this.cachePush(priority, this.hostSeq, message, handle, n);
         this.hostSeq = (this.hostSeq + 1) >>> 0;
       }
       seg.end = this.colN = n;
@@ -612,21 +783,26 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     notice.ready = true;
   }
 
-  /** Removes n (<= size) messages; returns them when the cache knows them, else a promise. */
-  private take(n: number): T[] | Promise<T[]> {
+  /**
+   * Removes n (<= size) messages; returns them when the cache knows them, else a promise.
+   * `packed` (schema mode): the result is a PackedBatch (typed as T[] here) instead.
+   */
+  private take(n: number, packed = false): T[] | Promise<T[]> {
     let result: T[] | Promise<T[]>;
     if (this.cache.length >= n) {
       const entries = this.cache.splice(0, n);
-      result = entries.map((e) => {
-        if (!this.schema) this.table.delete(e.handle);
-        return e.message;
-      });
+      result = packed
+        ? (this.packValues(entries) as unknown as T[])
+        : entries.map((e) => {
+            if (!this.schema) this.table.delete(e.handle);
+            return e.message;
+          });
       if (this.cache.length === 0 && this.count - n > 0) this.cacheComplete = false;
       this.recordPops(n, false, true);
     } else {
       this.cache = [];
       this.cacheComplete = this.count - n === 0;
-      result = new Promise<T[]>((resolve, reject) => this.recordPops(n, false, false, resolve, reject));
+      result = new Promise<T[]>((resolve, reject) => this.recordPops(n, false, false, resolve, reject, packed));
     }
     this.count -= n;
     this.dequeued += n;
@@ -634,9 +810,9 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     return result;
   }
 
-  private takeAsync(n: number): Promise<T[]> {
-    const r = this.take(n);
-    return Array.isArray(r) ? Promise.resolve(r) : r;
+  private takeAsync(n: number, packed = false): Promise<T[]> {
+    const r = this.take(n, packed);
+    return r instanceof Promise ? r : Promise.resolve(r);
   }
 
   protected takeForGetter(max: number): Promise<T | T[]> {
@@ -645,7 +821,8 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   }
 
   // ---------------------------------------------------------------- prefix cache
-  private cachePush(priority: number, seq: number, message: T, handle: number): void {
+  /** `at`: the push's column index (schema mode: the cache entry is unpacked from its words). */
+  private cachePush(priority: number, seq: number, message: T | undefined, handle: number, at: number): void {
     const c = this.cache;
     // position: after every entry with priority >= priority (the new message is the newest)
     let lo = c.length;
@@ -664,21 +841,15 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       return;
     }
     // schema mode: the cache holds an unpacked copy (as read from the device), never the caller's object
-    c.splice(lo, 0, { priority, seq, message: this.schema ? this.copyOf(message, priority) : message, handle });
+    const v = this.colViews;
+    const entry = this.schema ? (this.schema.unpack(v.u, v.f, v.i, at * this.words, priority) as T) : (message as T);
+    c.splice(lo, 0, { priority, seq, message: entry, handle });
     if (c.length > CACHE_MAX) {
       c.length = CACHE_MAX;
       this.cacheComplete = false;
     }
   }
 
-  private copyWords: { u: Uint32Array; f: Float32Array; i: Int32Array } | null = null;
-  /** Schema mode: the message as the device will hold it (packed, then unpacked: a new object). */
-  private copyOf(message: T, priority: number): T {
-    const schema = this.schema!;
-    const v = (this.copyWords ??= viewsOf(new Uint32Array(Math.max(1, schema.words))));
-    schema.pack(message as T & object, v.u, v.f, v.i, 0);
-    return schema.unpack(v.u, v.f, v.i, 0, priority) as T;
-  }
 
   // ---------------------------------------------------------------- op log -> device
   /** The segment a push or drop goes to: a new one after pops (or when the current one is full). */
@@ -702,6 +873,12 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     const handle = new Uint32Array(this.colHandle.length * 2);
     handle.set(this.colHandle);
     this.colHandle = handle;
+    if (this.schema) {
+      const words = new Uint32Array(prio.length * this.words);
+      words.set(this.colWords);
+      this.colWords = words;
+      this.colViews = viewsOf(words);
+    }
   }
 
   /** Submits the op log first if `up` more upload words or `out` more output words would not fit one submission. */
@@ -715,24 +892,32 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
    * submission is split into several ops (in consecutive submissions); their results are
    * joined into one array for `resolve`.
    */
-  private recordPops(n: number, clear: boolean, known: boolean, resolve?: (values: T[]) => void, reject?: (error: unknown) => void): void {
+  private recordPops(n: number, clear: boolean, known: boolean, resolve?: (values: T[]) => void, reject?: (error: unknown) => void, packed = false): void {
     const R = this.words + 2;
     // every ordinary pop of a segment with an unresolved one outputs; a clear only when it must name handles
     const outputs = !clear || (!known && !this.schema);
     const chunk = outputs ? Math.floor(this.engine.maxOutputWords / R) : n;
     if (n <= chunk) {
       this.budget(BUCKETS, outputs ? n * R : 0);
-      this.recordPop({ t: 'pop', n, clear, known, resolve, reject });
+      this.recordPop({ t: 'pop', n, clear, known, packed, resolve, reject });
       if (outputs) this.logOut += n * R;
       return;
     }
-    const values: T[] = new Array<T>(n);
+    const W = this.words;
+    const values: T[] = packed ? [] : new Array<T>(n);
+    const joined: PackedBatch | undefined = packed ? { count: n, words: new Uint32Array(n * W), priorities: new Uint8Array(n) } : undefined;
     let left = Math.ceil(n / chunk);
     for (let off = 0; off < n; off += chunk) {
       const c = Math.min(chunk, n - off);
-      const op: PopOp<T> = { t: 'pop', n: c, clear, known };
+      const op: PopOp<T> = { t: 'pop', n: c, clear, known, packed };
       if (resolve) {
         op.resolve = (part) => {
+          if (joined) {
+            joined.words.set(part.words, off * W);
+            joined.priorities.set(part.priorities, off);
+            if (--left === 0) resolve(joined as unknown as T[]);
+            return;
+          }
           for (let j = 0; j < c; j++) values[off + j] = part[j];
           if (--left === 0) resolve(values);
         };
@@ -813,8 +998,6 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       this.uploadBuf = new Uint32Array(size);
     }
     const upload = uploadWords > 0 ? this.uploadBuf.subarray(0, uploadWords) : null;
-    const uf = upload ? new Float32Array(upload.buffer) : null;
-    const ui = upload ? new Int32Array(upload.buffer) : null;
     const cursor = new Uint32Array(BUCKETS);
     const prios = this.colPrio;
     const msgs = this.colMsg;
@@ -829,39 +1012,18 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       for (let j = 0; j < immediate; j++) {
         if (dropOps[e + j].known) continue; // already released and notified
         if (!this.schema) this.table.delete(handles[seg.start + j]);
-        immediateDrops.push({ message: msgs[seg.start + j], op: dropOps[e + j] });
+        const at = seg.start + j;
+        const v = this.colViews;
+        // a packed push has no object: onDrop gets it unpacked
+        const message = msgs[at] ?? (this.schema!.unpack(v.u, v.f, v.i, at * W, prios[at]) as T);
+        immediateDrops.push({ message, op: dropOps[e + j] });
       }
       const first = seg.start + immediate; // first uploaded push in the columns
       const uploaded = seg.end - first;
       const uploadOff = at;
       if (uploaded > 0) {
-        // stable counting sort by bucket, bucket 255 first: counts, then each record at its place
-        const up = upload!;
-        up.fill(0, at, at + BUCKETS);
-        for (let j = first; j < seg.end; j++) up[at + prios[j]]++;
-        let run = 0;
-        for (let k = BUCKETS - 1; k >= 0; k--) {
-          cursor[k] = run;
-          run += up[at + k];
-        }
-        const rec0 = at + BUCKETS;
-        if (this.schema) {
-          const pack = this.schema.pack;
-          for (let j = 0; j < uploaded; j++) {
-            const p = prios[first + j];
-            const o = rec0 + cursor[p]++ * S;
-            up[o] = (j << 8) | p;
-            pack(msgs[first + j] as T & object, up, uf!, ui!, o + 1);
-          }
-        } else {
-          for (let j = 0; j < uploaded; j++) {
-            const p = prios[first + j];
-            const o = rec0 + cursor[p]++ * 2;
-            up[o] = (j << 8) | p;
-            up[o + 1] = handles[first + j];
-          }
-        }
-        at = rec0 + uploaded * S;
+        // every push is already in the columns (schema: its words; opaque: its handle)
+        at = encodePushes(upload!, at, prios, this.schema ? this.colWords : handles, S - 1, first, uploaded, cursor);
       }
       let popCount = 0;
       let needsOutput = false;
@@ -887,7 +1049,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       });
     }
     // the columns are consumed: drop their references to messages, reuse them for the next log
-    msgs.fill(undefined as unknown as T, 0, this.colN);
+    msgs.fill(undefined, 0, this.colN);
     this.colN = 0;
     this.deviceSize = devSize;
     // fetch the head unless the host already knows the whole queue
@@ -1002,6 +1164,14 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
           o += popped ? span : 0;
           continue;
         }
+        if (op.packed) {
+          // getManyPacked: the records' words and priorities, no objects
+          const batch = extractRecords(popped, o, op.n, this.words);
+          o += span;
+          op.done = true;
+          if (!op.clear) op.resolve?.(batch as T[] & PackedBatch);
+          continue;
+        }
         const values: T[] = new Array(op.n);
         if (this.schema) {
           const unpack = this.schema.unpack;
@@ -1019,7 +1189,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
         }
         o += span;
         op.done = true;
-        if (!op.clear) op.resolve?.(values);
+        if (!op.clear) op.resolve?.(values as T[] & PackedBatch);
       }
     });
     // adopt the fetched head only if nothing was recorded after this submission
@@ -1088,6 +1258,64 @@ function isLost(error: unknown): boolean {
   return error instanceof DeviceLostError || (error instanceof Error && /lost|destroy/i.test(error.message));
 }
 
+/**
+ * Writes pushes [first, first + n) of the columns at up[at ..] as the push kernel reads them: a
+ * stable counting sort by priority, bucket 255 first: BUCKETS counts, then per push
+ * [(j << 8) | priority, its W words from `cols` (W per push)]. Returns the end of what it wrote.
+ */
+function encodePushes(up: Uint32Array, at: number, prios: Uint8Array, cols: Uint32Array, W: number, first: number, n: number, cursor: Uint32Array): number {
+  up.fill(0, at, at + BUCKETS);
+  const end = first + n;
+  for (let j = first; j < end; j++) up[at + prios[j]]++;
+  let run = 0;
+  for (let k = BUCKETS - 1; k >= 0; k--) {
+    cursor[k] = run;
+    run += up[at + k];
+  }
+  const rec0 = at + BUCKETS;
+  const S = W + 1;
+  if (W === 1) {
+    for (let j = 0; j < n; j++) {
+      const p = prios[first + j];
+      const o = rec0 + cursor[p]++ * 2;
+      up[o] = (j << 8) | p;
+      up[o + 1] = cols[first + j];
+    }
+  } else {
+    for (let j = 0, src = first * W; j < n; j++, src += W) {
+      const p = prios[first + j];
+      const o = rec0 + cursor[p]++ * S;
+      up[o] = (j << 8) | p;
+      for (let k = 0; k < W; k++) up[o + 1 + k] = cols[src + k];
+    }
+  }
+  return rec0 + n * S;
+}
+
+/** getManyPacked's result from n output records [seq, priority, W words] at rec[o ..]. */
+function extractRecords(rec: Uint32Array, o: number, n: number, W: number): PackedBatch {
+  const words = new Uint32Array(n * W);
+  const priorities = new Uint8Array(n);
+  const R = W + 2;
+  if (W === 1) {
+    for (let j = 0, q = o; j < n; j++, q += 3) {
+      priorities[j] = rec[q + 1];
+      words[j] = rec[q + 2];
+    }
+  } else {
+    for (let j = 0, q = o, d = 0; j < n; j++, q += R, d += W) {
+      priorities[j] = rec[q + 1];
+      for (let k = 0; k < W; k++) words[d + k] = rec[q + 2 + k];
+    }
+  }
+  return { count: n, words, priorities };
+}
+
 function viewsOf(u: Uint32Array): { u: Uint32Array; f: Float32Array; i: Int32Array } {
   return { u, f: new Float32Array(u.buffer, u.byteOffset, u.length), i: new Int32Array(u.buffer, u.byteOffset, u.length) };
+}
+
+/** The priority of an unpacked schema message (unpack always sets it). */
+function priorityOfPacked(m: object): number {
+  return (m as { priority: number }).priority;
 }
