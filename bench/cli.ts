@@ -22,10 +22,7 @@ import {
 } from './harness.js';
 import { formatReport, machineInfo, Progress, writeJson, type Report } from './report.js';
 
-/**
- * Every workload group the CLI runs, in order. A new group (e.g. GPU queues) is one module exporting
- * a `WorkloadGroup`, added here.
- */
+/** Every workload group the CLI runs, in order. A new group is one module exporting a `WorkloadGroup`, added here. */
 const GROUPS: readonly WorkloadGroup[] = [cpuGroup, gpuGroup];
 
 const QUICK: RunConfig = { quick: true, rounds: 7, roundMs: 35, warmupMs: 100, maxCallMs: 1000 };

@@ -1,5 +1,5 @@
 /**
- * The queue contract (docs: /work/briefs/semantics.md, rules 1-17), as one backend-agnostic suite.
+ * The queue contract (README.md, "Semantics"), as one backend-agnostic suite.
  *
  * Run it for a backend with `queueContract(name, make, settle)`:
  * - `make(options)` builds a queue (a rejected promise when the options are invalid);
@@ -76,7 +76,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
     function stats(q: TestQueue<Msg>): QueueStats {
       return { ...q.stats };
     }
-    /** size == enqueued - dequeued - dropped - removed by clear/close (rule 15). */
+    /** size == enqueued - dequeued - dropped - removed by clear/close. */
     function expectBalanced(q: TestQueue<Msg>, removedByClear = 0): void {
       const s = q.stats;
       expect(q.size).toBe(s.enqueued - s.dequeued - s.dropped - removedByClear);
@@ -130,7 +130,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('priority order (rule 1)', () => {
+    describe('priority order', () => {
       it('gets the seed example in order B, D, A, C', async () => {
         const q = await create();
         await q.put(msg('A', 1));
@@ -173,7 +173,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('invalid input changes nothing (rule 2)', () => {
+    describe('invalid input changes nothing', () => {
       it.each([null, undefined, 42, 'text', true])('put(%s) rejects with TypeError', async (bad) => {
         const q = await filled({}, msg('a'));
         await expect(q.put(bad as any)).rejects.toThrow(TypeError);
@@ -264,7 +264,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('async members never throw synchronously (rule 3)', () => {
+    describe('async members never throw synchronously', () => {
       const calls: [string, (q: TestQueue<Msg>) => Promise<unknown>, ErrorConstructor][] = [
         ['put(null)', (q) => q.put(null as any), TypeError],
         ['put with a bad priority', (q) => q.put(msg('a', 999)), RangeError],
@@ -299,7 +299,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('waiting getters are served at insertion, in FIFO order (rule 4)', () => {
+    describe('waiting getters are served at insertion, in FIFO order', () => {
       it('a get on an empty queue waits until a message is put', async () => {
         const q = await create();
         const get = track(q.get());
@@ -387,7 +387,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('get timeout (rules 5 and 17)', () => {
+    describe('get timeout', () => {
       it('rejects with QueueTimeoutError named TimeoutError after the timeout, in milliseconds', async () => {
         const q = await create();
         const start = performance.now();
@@ -453,7 +453,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('abort (rule 6)', () => {
+    describe('abort', () => {
       it('an already-aborted get rejects with the reason and takes nothing, even with a message there', async () => {
         const q = await filled({}, msg('a'));
         const signal = aborted();
@@ -547,7 +547,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('BLOCK (rule 7)', () => {
+    describe('BLOCK', () => {
       it('put on a full queue stays pending until a get makes room', async () => {
         const q = await filled({ maxSize: 2, backpressure: BLOCK }, msg('a'), msg('b'));
         const put = track(q.put(msg('c')));
@@ -658,7 +658,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('REJECT (rule 8)', () => {
+    describe('REJECT', () => {
       it('the 11th message into a queue of 10 is rejected with QueueFullError', async () => {
         const q = await create({ maxSize: 10, backpressure: REJECT });
         for (let i = 0; i < 10; i++) await q.put(msg(`m${i}`));
@@ -699,7 +699,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('DROP_OLDEST (rule 9)', () => {
+    describe('DROP_OLDEST', () => {
       async function dropQueue(maxSize: number) {
         const dropped: Msg[] = [];
         const q = await create({ maxSize, backpressure: DROP_OLDEST, onDrop: (m) => dropped.push(m) });
@@ -783,7 +783,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('putMany under BLOCK (rule 10)', () => {
+    describe('putMany under BLOCK', () => {
       it('inserts while there is room and waits for room for the rest', async () => {
         const q = await filled({ maxSize: 3, backpressure: BLOCK }, msg('x'));
         const batch = track(q.putMany([msg('a'), msg('b'), msg('c'), msg('d')]));
@@ -858,7 +858,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('getMany (rule 11)', () => {
+    describe('getMany', () => {
       it('returns min(max, size) messages and leaves the rest', async () => {
         const q = await filled({}, msg('a'), msg('b'), msg('c'));
         expect(ids(await q.getMany(2))).toEqual(['a', 'b']);
@@ -885,7 +885,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('clear (rule 12)', () => {
+    describe('clear', () => {
       it('removes every message and returns how many', async () => {
         const q = await filled({}, msg('a'), msg('b'), msg('c'));
         expect(q.clear()).toBe(3);
@@ -925,7 +925,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('peek (rule 13)', () => {
+    describe('peek', () => {
       it('returns null on an empty queue', async () => {
         const q = await create();
         expect(await peek(q)).toBeNull();
@@ -942,7 +942,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('close (rule 14)', () => {
+    describe('close', () => {
       it('rejects waiting gets and getManys with QueueClosedError', async () => {
         const q = await create();
         const get = track(q.get());
@@ -1015,7 +1015,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
-    describe('stats (rule 15)', () => {
+    describe('stats', () => {
       it('enqueued counts a message served straight to a waiting getter', async () => {
         const q = await create();
         const get = q.get();

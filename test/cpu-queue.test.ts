@@ -49,7 +49,6 @@ describe('MessageQueue (CPU only)', () => {
       }
       expect(q.size).toBe(model.length);
     }
-    model = [];
     q.close();
   });
 

@@ -244,7 +244,6 @@ describeGpu('GpuMessageQueue: device acquisition and loss', () => {
     expect(typeof info.vendor).toBe('string');
     expect(typeof info.architecture).toBe('string');
     expect(typeof info.description).toBe('string');
-    console.log('adapter:', info);
     const fake = (architecture: string, description: string) => ({ info: { vendor: 'x', architecture, description, device: '' } }) as unknown as GPUAdapter;
     expect(describeAdapter(fake('llvm', 'llvmpipe (LLVM 19.1.7, 256 bits)')).isSoftware).toBe(true);
     expect(describeAdapter(fake('', 'lavapipe')).isSoftware).toBe(true);
@@ -253,21 +252,29 @@ describeGpu('GpuMessageQueue: device acquisition and loss', () => {
 
   it('device lost: every pending operation rejects with DeviceLostError, nothing hangs, later calls refuse', async () => {
     const { device } = await acquireDevice();
-    const q = await GpuMessageQueue.create<M>({ maxSize: 4, device });
-    const waitingGet = q.get(); // waits: queue empty
-    await q.putMany([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }]);
-    await waitingGet;
-    await q.put({ id: 5 });
-    const blockedPut = q.put({ id: 6 }); // full: waits for room
-    const inFlight = q.getMany(2); // device-resolved
-    const waitingGet2 = (await q.getMany(10), q.get()); // empty again: waits
+    // One device, three queues, so that each kind of pending operation is really pending when it is lost.
+    const full = await GpuMessageQueue.create<M>({ maxSize: 1, device });
+    // Schema mode, 200 messages, a one-message head fetch: the host holds at most the first 64
+    // (its head copy), so a getMany of 100 can only be answered by the device.
+    const Id = defineMessage({ name: 'Id', fields: { id: 'u32' } });
+    const deep = await GpuMessageQueue.create<{ id: number }>({ maxSize: 300, device, prefetch: 1, schema: Id });
+    const empty = await GpuMessageQueue.create<M>({ maxSize: 4, device });
+    full.putNowait({ id: 0 });
+    await deep.putMany(Array.from({ length: 200 }, (_, i) => ({ id: i })));
+    await Promise.all([full.flush(), deep.flush()]);
+
+    const blockedPut = full.put({ id: 1 }); // the queue is full: a waiting putter
+    const onDevice = deep.getMany(100); // only the head is on the host: the device must answer
+    const waitingGet = empty.get(); // the queue is empty: a waiting getter
+    const flushing = deep.flush();
     device.destroy();
-    const settled = await Promise.allSettled([blockedPut, inFlight, waitingGet2, q.flush()]);
-    for (const s of settled.slice(1)) {
-      if (s.status === 'rejected') expect(s.reason).toBeInstanceOf(DeviceLostError);
-    }
-    expect(settled[2].status).toBe('rejected');
-    expect(settled[3].status).toBe('rejected');
+    const settled = await Promise.allSettled([blockedPut, onDevice, waitingGet, flushing]);
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    for (const s of settled) expect((s as PromiseRejectedResult).reason).toBeInstanceOf(DeviceLostError);
+    expect(deep.size).toBe(0);
+    expect(deep.stats.dequeued).toBe(0);
+    for (const other of [full, empty]) await other.close();
+    const q = deep;
     // later calls refuse
     await expect(q.put({ id: 7 })).rejects.toBeInstanceOf(DeviceLostError);
     await expect(q.get()).rejects.toBeInstanceOf(DeviceLostError);

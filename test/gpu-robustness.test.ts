@@ -21,7 +21,7 @@ function noopKernel(device: GPUDevice): (pass: GPUComputePassEncoder) => void {
   };
 }
 
-describeGpu('GpuMessageQueue: review regressions', () => {
+describeGpu('GpuMessageQueue at its edges', () => {
   it('one-turn submissions larger than the buffer limit are split (schema, opaque, DROP_OLDEST) and deliver exact results', async () => {
     const N = 20000;
     const limit = 256 * 1024; // far below what N messages per turn need

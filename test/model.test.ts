@@ -4,8 +4,6 @@ import { BackpressureStrategy, MessageQueue, type QueueOptions } from 'ringkerne
 import type { Msg } from './helpers.js';
 import { modelTranscript, runScenario, scenarioArb, type Scenario } from './model.js';
 
-export { runSequence, runScenario, modelTranscript, scenarioArb, opArb } from './model.js';
-
 const make = async (options: QueueOptions<Msg>) => new MessageQueue<Msg>(options);
 const noSettle = async () => {};
 const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms).then(() => undefined);

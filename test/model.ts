@@ -389,7 +389,7 @@ export function modelTranscript(scenario: Scenario): Transcript {
     while (out.length < max && items.length > 0) out.push(takeOne());
     return out;
   };
-  /** Inserts, then serves waiting getters in FIFO order (rule 4). */
+  /** Inserts, then serves waiting getters in FIFO order. */
   const insert = (id: string, priority: number) => {
     items.push({ id, priority, seq: seq++ });
     stats.enqueued++;
@@ -405,7 +405,7 @@ export function modelTranscript(scenario: Scenario): Transcript {
     stats.dropped++;
     drops.push(m.id);
   };
-  /** Lets blocked putters in, in FIFO order, while there is room (rule 7). */
+  /** Lets blocked putters in, in FIFO order, while there is room. */
   const admit = () => {
     while (putters.length > 0 && items.length < maxSize) {
       const p = putters[0];

@@ -3,8 +3,6 @@ import { BackpressureStrategy, MessageQueue, type QueueOptions } from 'ringkerne
 import type { Msg } from './helpers.js';
 import { runStress } from './stress.js';
 
-export { runStress } from './stress.js';
-
 const make = async (options: QueueOptions<Msg>) => new MessageQueue<Msg>(options);
 const noSettle = async () => {};
 

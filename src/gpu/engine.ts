@@ -390,7 +390,6 @@ export class QueueEngine {
     const t0 = performance.now();
     const W = this.words;
     const R = W + 2;
-    const S = W + 1;
     // layout of the outputs
     let outWords = 0;
     const nSeg = segments.length;
@@ -539,7 +538,6 @@ export class QueueEngine {
     this.profile.dispatches += plan.length;
     const t1 = performance.now();
     this.profile.encodeMs += t1 - t0;
-    void S;
     return rb.mapAsync(GPUMapMode.READ, 0, bytes).then(
       () => {
         const t2 = performance.now();

@@ -230,7 +230,6 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   private readonly table = new Map<number, T>();
   private nextHandle = 1;
   private lastGlobals: Uint32Array | null = null;
-  private flushWaiters: (() => void)[] = [];
   /** onDrop notifications in eviction order, while an unknown drop is outstanding (see DropNotice) */
   private dropNotices: DropNotice<T>[] = [];
   // words the current op log will upload / output (conservative), kept within the engine's limits
@@ -321,7 +320,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
 
   put(message: T, options?: WaitOptions): Promise<void> {
     try {
-      this.assertUsable();
+      this.assertOpen();
       const priority = this.priorityOf(message);
       const wait = readWait(options);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
@@ -337,7 +336,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
 
   putMany(messages: readonly T[], options?: WaitOptions): Promise<void> {
     try {
-      this.assertUsable();
+      this.assertOpen();
       if (!Array.isArray(messages)) throw new TypeError('putMany expects an array of messages');
       const priorities = new Uint8Array(messages.length);
       for (let i = 0; i < messages.length; i++) priorities[i] = this.priorityOf(messages[i]);
@@ -361,7 +360,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
 
   get(options?: WaitOptions): Promise<T> {
     try {
-      this.assertUsable();
+      this.assertOpen();
       const wait = readWait(options);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       if (this.count > 0) return this.takeAsync(1).then((v) => v[0]);
@@ -373,7 +372,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
 
   getMany(max: number, options?: WaitOptions): Promise<T[]> {
     try {
-      this.assertUsable();
+      this.assertOpen();
       checkMax(max);
       const wait = readWait(options);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
@@ -394,7 +393,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
    */
   putManyPacked(words: Uint32Array, priorities: Uint8Array, options?: WaitOptions): Promise<void> {
     try {
-      this.assertUsable();
+      this.assertOpen();
       const W = this.requireSchema('putManyPacked').words;
       if (!(words instanceof Uint32Array)) throw new TypeError('putManyPacked expects words as a Uint32Array');
       if (!(priorities instanceof Uint8Array)) throw new TypeError('putManyPacked expects priorities as a Uint8Array (one priority 0..255 per message)');
@@ -420,7 +419,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
    */
   getManyPacked(max: number, options?: WaitOptions): Promise<PackedBatch> {
     try {
-      this.assertUsable();
+      this.assertOpen();
       this.requireSchema('getManyPacked');
       checkMax(max);
       const wait = readWait(options);
@@ -492,7 +491,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     encode: (pass: GPUComputePassEncoder, group: GPUBindGroup) => void,
     options: { inboxCapacity?: number } = {},
   ): Promise<{ popped: number; pushed: number }> {
-    this.assertUsable();
+    this.assertOpen();
     if (!this.schema) throw new TypeError('the device-side API needs schema mode: an opaque handle means nothing to a kernel');
     if (immediateFaked()) throw new Error(FAKE_IMMEDIATE);
     // busy from the call on: an operation recorded while the flush below runs would reach the
@@ -595,9 +594,6 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     if (this.isClosed) throw new QueueClosedError();
     if (this.lostError) throw this.lostError;
     if (this.deviceBusy) throw new Error('GpuMessageQueue: a device kernel is running on this queue; await runDeviceKernel() first');
-  }
-  private assertUsable(): void {
-    this.assertOpen();
   }
 
   protected insert(priority: number, message: T): void {
@@ -849,7 +845,6 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       this.cacheComplete = false;
     }
   }
-
 
   // ---------------------------------------------------------------- op log -> device
   /** The segment a push or drop goes to: a new one after pops (or when the current one is full). */

@@ -2,10 +2,10 @@
  * The storage behind MessageQueue: 256 FIFO rings, one per priority, and an occupancy
  * bitmap that finds the most urgent non-empty ring in O(1).
  *
- * Every entry carries its insertion sequence number. For DROP_OLDEST an age index records
- * (priority, sequence) of every insertion in order; an entry is stale once its message has
- * left, which is exactly when its sequence is below its ring's head sequence (rings only
- * lose entries at the head). The oldest live entry is found by skipping stale ones from the
+ * With `trackAge` (DROP_OLDEST) every entry carries its insertion sequence number, and an
+ * age index records (priority, sequence) of every insertion in order; an entry is stale once
+ * its message has left, which is exactly when its sequence is below its ring's head sequence
+ * (rings only lose entries at the head). The oldest live entry is found by skipping stale ones from the
  * front, and the index is compacted when stale entries outnumber live ones: O(1) amortized,
  * with no cost to gets.
  *

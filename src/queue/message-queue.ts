@@ -1,19 +1,15 @@
 import { BucketRings } from './bucket-rings.js';
 import { BackpressureQueue, RESOLVED, checkMax, notify } from './backpressure.js';
 import { BackpressureStrategy, type Queue, type QueueOptions, type WaitOptions } from './contract.js';
-import { QueueClosedError, QueueFullError } from './errors.js';
+import { QueueClosedError } from './errors.js';
 import { priorityOf } from './message.js';
 import type { Message } from './message.js';
 import { readWait } from './waiters.js';
 
-// Shared with the GPU queue; exported from here as before.
-export { checkMax, notify, resolveQueueOptions } from './backpressure.js';
-
 /**
  * An in-process priority message queue: priorities 0..255 (higher first), FIFO within a
  * priority, bounded, with BLOCK / REJECT / DROP_OLDEST backpressure and exact waiting
- * semantics. Every operation is O(1) (DROP_OLDEST's eviction is O(number of non-empty
- * priorities), at most 256).
+ * semantics. Every operation is O(1) (DROP_OLDEST's eviction amortized).
  */
 export class MessageQueue<T extends object = Message> extends BackpressureQueue<T, T> implements Queue<T> {
   private readonly rings: BucketRings<T>;

@@ -149,9 +149,3 @@ export function readWait(options: WaitOptions | undefined): Wait | undefined {
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   return { timeout, signal };
 }
-
-/** @deprecated transitional: use readWait. Returns the rejection when the signal is already aborted. */
-export function checkWaitOptions(options: WaitOptions | undefined): { reason: unknown } | undefined {
-  const wait = readWait(options);
-  return wait?.signal?.aborted ? { reason: wait.signal.reason } : undefined;
-}
