@@ -330,17 +330,30 @@ export const gpuGroup: WorkloadGroup = {
   targets(rows: readonly Row[]): TargetResult[] {
     const lat = rows.find((r) => r.workload === 'gpu-latency' && r.kind === 'ringkernel-gpu');
     const floor = rows.find((r) => r.workload === 'gpu-latency' && r.kind === 'floor');
-    const big = rows.find((r) => r.workload === 'gpu-batch-65536' && r.kind === 'ringkernel-gpu');
-    const t1 = 'GPU single-message latency p50 <= 1.5x floor p50';
-    const t2 = 'GPU putMany+getMany at 64Ki >= 10 M msgs/s';
-    return [
+    const latency = 'GPU single-message latency p50 <= 1.5x floor p50';
+    const results: TargetResult[] = [
       lat?.p50Ns && floor?.p50Ns
-        ? { target: t1, measured: `${(lat.p50Ns / 1000).toFixed(0)} us vs floor ${(floor.p50Ns / 1000).toFixed(0)} us = ${(lat.p50Ns / floor.p50Ns).toFixed(2)}x`, met: lat.p50Ns <= 1.5 * floor.p50Ns }
-        : { target: t1, measured: 'not measured', met: null },
-      big?.opsPerSec
-        ? { target: t2, measured: `${(big.opsPerSec / 1e6).toFixed(2)} M msgs/s`, met: big.opsPerSec >= 10e6 }
-        : { target: t2, measured: 'not measured', met: null },
+        ? {
+            target: latency,
+            measured: `${(lat.p50Ns / 1000).toFixed(0)} us vs floor ${(floor.p50Ns / 1000).toFixed(0)} us = ${(lat.p50Ns / floor.p50Ns).toFixed(2)}x`,
+            met: lat.p50Ns <= 1.5 * floor.p50Ns,
+          }
+        : { target: latency, measured: 'not measured', met: null },
     ];
+    // The target is about batches of 64 Ki; both batch APIs are held to it.
+    for (const [kind, api] of [
+      ['ringkernel-gpu', 'putMany+getMany'],
+      ['ringkernel-gpu-packed', 'putManyPacked+getManyPacked'],
+    ] as const) {
+      const big = rows.find((r) => r.workload === 'gpu-batch-65536' && r.kind === kind);
+      const target = `GPU ${api} at 64Ki >= 10 M msgs/s`;
+      results.push(
+        big?.opsPerSec
+          ? { target, measured: `${(big.opsPerSec / 1e6).toFixed(2)} M msgs/s`, met: big.opsPerSec >= 10e6 }
+          : { target, measured: 'not measured', met: null },
+      );
+    }
+    return results;
   },
 };
 
@@ -362,7 +375,7 @@ function escapeXml(text: string): string {
 export function gpuThroughputSvg(rows: readonly Row[], subtitle: readonly string[] = []): string {
   const series = [
     { kind: 'ringkernel-gpu', name: 'GpuMessageQueue', color: '#d62728', dash: '' },
-    { kind: 'ringkernel-gpu-packed', name: 'GpuMessageQueue (packed: putManyPacked/getManyPacked)', color: '#ff7f0e', dash: '' },
+    { kind: 'ringkernel-gpu-packed', name: 'GpuMessageQueue, packed batches', color: '#ff7f0e', dash: '' },
     { kind: 'ringkernel', name: 'MessageQueue (CPU)', color: '#1f77b4', dash: '' },
     { kind: 'adapter-floor', name: 'adapter floor (upload, copy, read back)', color: '#2ca02c', dash: '6 4' },
     { kind: 'host-floor', name: 'host floor (build the result objects)', color: '#9467bd', dash: '6 4' },
