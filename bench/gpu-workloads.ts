@@ -174,66 +174,55 @@ function messages(n: number): BenchMsg[] {
   return Array.from({ length: n }, (_, i) => ({ value: i, priority: (i * 37) & 255 }));
 }
 
-/**
- * Batch cases keep a backlog of `batch` messages, so each putMany/getMany really goes through the
- * queue's storage (with an empty queue, messages pushed and popped in one submission could pass
- * straight from upload to output).
- */
-function gpuBatchSpec(batch: number): CaseSpec {
-  return {
-    impl: 'ringkernel',
-    label: 'GpuMessageQueue',
-    variant: 'putMany + getMany + flush over a backlog of one batch (schema u32, one submission per call)',
-    kind: 'ringkernel-gpu',
-    async build() {
-      const { device: d } = await device();
-      const q = await GpuMessageQueue.create<BenchMsg>({ maxSize: 2 * batch, schema, device: d });
-      const ms = messages(batch);
-      await q.putMany(ms);
-      await q.flush();
-      return {
-        async: true,
-        opsPerCall: batch,
-        async call() {
-          void q.putMany(ms);
-          const got = await q.getMany(batch);
-          if (got.length !== batch) throw new Error('lost messages');
-          await q.flush(); // counted only once applied on the device (small batches are served from the host's head cache)
-        },
-        dispose: () => q.close(),
-      };
-    },
-  };
+/** One batch through a queue, by one of the two batch APIs; `get` resolves with how many came back. */
+interface BatchCycle {
+  put(): Promise<void>;
+  get(): Promise<number>;
 }
 
-/** gpuBatchSpec with the packed calls: putManyPacked + getManyPacked (no object per message). */
-function gpuPackedBatchSpec(batch: number): CaseSpec {
+function objectCycle(q: GpuMessageQueue<BenchMsg>, batch: number): BatchCycle {
+  const ms = messages(batch);
+  return { put: () => q.putMany(ms), get: async () => (await q.getMany(batch)).length };
+}
+
+/** The same messages as the schema's words and a priority array: no object per message. */
+function packedCycle(q: GpuMessageQueue<BenchMsg>, batch: number): BatchCycle {
+  const words = new Uint32Array(batch * schema.words);
+  const priorities = new Uint8Array(batch);
+  const f32 = new Float32Array(words.buffer);
+  const i32 = new Int32Array(words.buffer);
+  messages(batch).forEach((m, j) => {
+    schema.pack(m, words, f32, i32, j * schema.words);
+    priorities[j] = m.priority ?? 128;
+  });
+  return { put: () => q.putManyPacked(words, priorities), get: async () => (await q.getManyPacked(batch)).count };
+}
+
+/**
+ * Batch cases keep a backlog of `batch` messages, so each call really goes through the queue's
+ * storage (with an empty queue, messages pushed and popped in one submission could pass
+ * straight from upload to output).
+ */
+function gpuBatchSpec(batch: number, packed: boolean): CaseSpec {
+  const api = packed ? 'putManyPacked + getManyPacked' : 'putMany + getMany';
   return {
     impl: 'ringkernel',
-    label: 'GpuMessageQueue (packed)',
-    variant: 'putManyPacked + getManyPacked + flush over a backlog of one batch (schema u32, one submission per call)',
-    kind: 'ringkernel-gpu-packed',
+    label: packed ? 'GpuMessageQueue (packed)' : 'GpuMessageQueue',
+    variant: `${api} + flush over a backlog of one batch (schema u32, one submission per call)`,
+    kind: packed ? 'ringkernel-gpu-packed' : 'ringkernel-gpu',
     async build() {
       const { device: d } = await device();
       const q = await GpuMessageQueue.create<BenchMsg>({ maxSize: 2 * batch, schema, device: d });
-      const ms = messages(batch);
-      const words = new Uint32Array(batch * schema.words);
-      const priorities = new Uint8Array(batch);
-      const v = { f: new Float32Array(words.buffer), i: new Int32Array(words.buffer) };
-      ms.forEach((m, j) => {
-        schema.pack(m, words, v.f, v.i, j * schema.words);
-        priorities[j] = m.priority ?? 128;
-      });
-      await q.putManyPacked(words, priorities);
+      const cycle = packed ? packedCycle(q, batch) : objectCycle(q, batch);
+      await cycle.put();
       await q.flush();
       return {
         async: true,
         opsPerCall: batch,
         async call() {
-          void q.putManyPacked(words, priorities);
-          const got = await q.getManyPacked(batch);
-          if (got.count !== batch) throw new Error('lost messages');
-          await q.flush();
+          void cycle.put();
+          if ((await cycle.get()) !== batch) throw new Error('lost messages');
+          await q.flush(); // counted only once applied on the device (small batches are served from the host's head cache)
         },
         dispose: () => q.close(),
       };
@@ -322,7 +311,13 @@ export const gpuGroup: WorkloadGroup = {
         description: `A backlog of ${batch} messages; each call does putMany(${batch}) then getMany(${batch}); each message is put and got once and counted once. Ratio: floor (one round trip per ${batch} msgs).`,
         params: { batch },
         baseline: { label: 'floor', kind: 'floor' },
-        cases: [gpuBatchSpec(batch), ...(batch >= 1024 ? [gpuPackedBatchSpec(batch)] : []), cpuBatchSpec(batch), floorSpec(batch), ...(batch >= 1024 ? boundSpecs(batch) : [])],
+        cases: [
+          gpuBatchSpec(batch, false),
+          ...(batch >= 1024 ? [gpuBatchSpec(batch, true)] : []),
+          cpuBatchSpec(batch),
+          floorSpec(batch),
+          ...(batch >= 1024 ? boundSpecs(batch) : []),
+        ],
       });
     }
     return out;
