@@ -284,27 +284,25 @@ export class QueueEngine {
 
   /** Bind group 1 for params record `i` of submit(), which live at the start of inp. */
   private inpParamGroup(i: number): GPUBindGroup {
-    let g = this.inpParamGroups[i];
-    if (g) return g;
-    g = this.device.createBindGroup({
-      layout: this.p.paramLayout,
-      entries: [{ binding: 0, resource: { buffer: this.inp, offset: i * PARAM_STRIDE, size: PARAM_WORDS * 4 } }],
-    });
-    this.inpParamGroups[i] = g;
-    return g;
+    return this.cachedParamGroup(this.inpParamGroups, this.inp, i);
   }
   private inpParamGroups: GPUBindGroup[] = [];
   private staging = new Uint32Array(1024);
 
   /** Bind group 1 for params record `i` (static offset; cached until the params buffer grows). */
   private paramGroup(i: number): GPUBindGroup {
-    let g = this.paramGroups[i];
+    return this.cachedParamGroup(this.paramGroups, this.params, i);
+  }
+
+  /** Bind group 1 for the params record at slot `i` of `buffer`, created once and kept in `cache` (emptied when the buffer is replaced). */
+  private cachedParamGroup(cache: GPUBindGroup[], buffer: GPUBuffer, i: number): GPUBindGroup {
+    let g = cache[i];
     if (g) return g;
     g = this.device.createBindGroup({
       layout: this.p.paramLayout,
-      entries: [{ binding: 0, resource: { buffer: this.params, offset: i * PARAM_STRIDE, size: PARAM_WORDS * 4 } }],
+      entries: [{ binding: 0, resource: { buffer, offset: i * PARAM_STRIDE, size: PARAM_WORDS * 4 } }],
     });
-    this.paramGroups[i] = g;
+    cache[i] = g;
     return g;
   }
 
