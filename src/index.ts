@@ -10,7 +10,7 @@ export { MessageQueue } from './queue/message-queue.js';
 // GPU
 export { GpuMessageQueue } from './gpu/gpu-queue.js';
 export type { GpuQueueOptions, PackedBatch } from './gpu/gpu-queue.js';
-export { GpuUnavailableError, DeviceLostError } from './gpu/errors.js';
+export { GpuUnavailableError, DeviceLostError, GpuQueueError } from './gpu/errors.js';
 export { acquireDevice, requestAdapter, describeAdapter, sharedDevice } from './gpu/device.js';
 export type { AdapterReport, AcquiredDevice } from './gpu/device.js';
 export { defineMessage } from './schema/define-message.js';

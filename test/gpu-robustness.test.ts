@@ -1,6 +1,6 @@
 /** GpuMessageQueue at its edges: buffer limits, runDeviceKernel exclusivity, fake timers, onDrop order, copies, device loss, WGSL names. */
 import { expect, it, vi } from 'vitest';
-import { BackpressureStrategy, DeviceLostError, GpuMessageQueue, MessageQueue, acquireDevice, defineMessage } from 'ringkernel';
+import { BackpressureStrategy, DeviceLostError, GpuMessageQueue, GpuQueueError, MessageQueue, acquireDevice, defineMessage } from 'ringkernel';
 import { describeGpu } from './gpu-helpers.js';
 
 const schema4 = defineMessage({ name: 'Rec', fields: { id: 'u32', v: 'vec3<f32>' } });
@@ -73,9 +73,52 @@ describeGpu('GpuMessageQueue at its edges', () => {
       );
       engine.inpParamGroup = original;
       expect(outcome).toMatch(/GPU rejected a submission/);
-      await q.flush();
+      // fail closed: host and device may disagree now, so the queue is broken (as on device loss)
+      expect(q.size).toBe(0);
+      expect(q.isEmpty).toBe(true);
+      await expect(q.flush()).rejects.toBeInstanceOf(GpuQueueError);
+      const err = await q.get().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GpuQueueError);
+      expect((err as Error).message).toMatch(/broken.*GPU rejected a submission/);
+      expect((err as Error).cause).toBeInstanceOf(Error);
+      await expect(q.put(rec(1))).rejects.toBe(err);
+      await expect(q.putMany([rec(2), rec(3)])).rejects.toBe(err);
+      await expect(q.getMany(5)).rejects.toBe(err);
+      expect(() => q.putNowait(rec(4))).toThrow(GpuQueueError);
+      expect(() => q.getNowait()).toThrow(GpuQueueError);
+      expect(() => q.peek()).toThrow(GpuQueueError);
+      expect(() => q.clear()).toThrow(GpuQueueError);
+      if (!opaque) await expect(q.putManyPacked(new Uint32Array(4), new Uint8Array(1))).rejects.toBe(err);
+      expect(q.size).toBe(0);
+      expect(q.gpuBytes).toBeGreaterThan(0);
       await q.close();
+      expect(q.closed).toBe(true);
+      expect(q.hostTableSize).toBe(0);
+      expect(() => q.putNowait(rec(5))).toThrow(/closed/);
     }
+  });
+
+  it('a rejected submission also rejects waiting putters and the operations recorded with it', async () => {
+    const q = await GpuMessageQueue.create<Rec>({ maxSize: 200, schema: schema4 });
+    await q.putMany(Array.from({ length: 200 }, (_, i) => rec(i + 1))); // more than the host caches
+    await q.flush();
+    const engine = q._engine as any;
+    const tiny = q.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM });
+    const layout = engine.p.paramLayout as GPUBindGroupLayout;
+    const original = engine.inpParamGroup;
+    engine.inpParamGroup = () => q.device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: tiny } }] });
+    const first = q.getMany(150); // resolved by the device
+    void q.putMany(Array.from({ length: 150 }, (_, i) => rec(300 + i))); // full again
+    const blocked = q.put(rec(7)); // waits
+    const flushed = q.flush().catch((e: unknown) => e);
+    const e1 = await first.catch((e: unknown) => e);
+    engine.inpParamGroup = original;
+    expect(e1).toBeInstanceOf(GpuQueueError);
+    await expect(blocked).rejects.toBe(e1);
+    expect(await flushed).toBe(e1);
+    expect(q.size).toBe(0);
+    expect(() => q.putNowait(rec(8))).toThrow(e1 as Error);
+    await q.close();
   });
 
   it('runDeviceKernel makes the queue busy at once: calls during its flush throw, none is applied out of order', async () => {

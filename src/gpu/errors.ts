@@ -15,3 +15,14 @@ export class DeviceLostError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * A submission of a GpuMessageQueue failed on the GPU (e.g. a validation error) or its result
+ * could not be applied, so host and device may disagree about the queue's contents. The queue
+ * fails closed, as on device loss: every pending and waiting operation rejects with this,
+ * `size` reads 0, and every later call refuses with it; `close()` still frees the buffers.
+ * `cause` is the underlying error.
+ */
+export class GpuQueueError extends Error {
+  override name = 'GpuQueueError';
+}

@@ -29,22 +29,29 @@
  *   putManyPacked/getManyPacked are putMany/getMany with the messages as one Uint32Array in the
  *   schema's layout plus a Uint8Array of priorities: no object per message. They go through the
  *   same host rules (BackpressureQueue.putBatch/fill, waiting getters, take) as the object calls:
- *   a packed batch reaches them as a PackedSource behind an array-like Proxy, whose element i is
- *   a PackedRef (made only on the per-message slow paths: a full queue, a waiting getter).
+ *   a packed batch reaches them as a PackedSource (a MessageBatch: length, at(i), slice(from)),
+ *   whose message i is a PackedRef (made only on the per-message slow paths: a full queue, a
+ *   waiting getter).
  *   Every schema-mode push, packed or not, is written to the push columns as words (colWords),
  *   so the submission's encoding is a counting sort plus a word copy.
+ *
+ * FAILURE
+ *   A lost device, a submission the GPU rejects (a validation error) or a result that cannot be
+ *   applied leaves host and device possibly disagreeing, so the queue fails closed: every
+ *   pending and waiting operation rejects (DeviceLostError, or GpuQueueError with the failure as
+ *   its cause), size reads 0, later calls refuse with the same error; close() still frees buffers.
  *
  * onDrop runs when the device reports which message it evicted (after the submission's
  * readback), in eviction order, before the flush that covers it resolves.
  */
 import type { Queue, QueueOptions, WaitOptions } from '../queue/contract.js';
-import { BackpressureQueue, RESOLVED, checkMax, notify, resolveQueueOptions } from '../queue/backpressure.js';
+import { BackpressureQueue, RESOLVED, checkMax, notify, resolveQueueOptions, type MessageBatch } from '../queue/backpressure.js';
 import { QueueClosedError } from '../queue/errors.js';
-import { priorityOf } from '../queue/message.js';
+import { priorityOf, type Message } from '../queue/message.js';
 import { readWait } from '../queue/waiters.js';
 import type { MessageSchema } from '../schema/define-message.js';
 import { deviceInfo, sharedDevice, rememberInfo, type AdapterReport } from './device.js';
-import { DeviceLostError } from './errors.js';
+import { DeviceLostError, GpuQueueError } from './errors.js';
 import { BUCKETS, G, QueueEngine, SEG_CAP, type EngineProfile, type Segment, type SubmissionResult } from './engine.js';
 
 export interface GpuQueueOptions<T> extends QueueOptions<T> {
@@ -69,43 +76,29 @@ export interface PackedBatch {
   priorities: Uint8Array;
 }
 
-/** A packed batch handed to the shared host rules: message i is words[i*W .. +W). */
-class PackedSource {
+/** A packed batch handed to the shared host rules (a MessageBatch): message i is words[i*W .. +W), with no object per message. */
+class PackedSource<T> implements MessageBatch<T> {
   constructor(
     readonly words: Uint32Array,
-    readonly n: number,
+    readonly length: number,
     readonly W: number,
   ) {}
+  /** Message i as the per-message slow paths (a full queue, a waiting getter) hand it to insert: a PackedRef. */
+  at(i: number): T | undefined {
+    return i >= 0 && i < this.length ? (new PackedRef(this, i) as unknown as T) : undefined;
+  }
+  /** The rest of a batch that must wait: a copy, so the caller may reuse its array. */
+  slice(from: number): PackedSource<T> {
+    const start = Math.min(Math.max(0, from), this.length);
+    return new PackedSource<T>(this.words.slice(start * this.W, this.length * this.W), this.length - start, this.W);
+  }
 }
 /** Message i of a PackedSource, as the per-message paths (fill's slow path) see it. */
 class PackedRef {
   constructor(
-    readonly src: PackedSource,
+    readonly src: PackedSource<unknown>,
     readonly i: number,
   ) {}
-}
-const PACKED = Symbol('ringkernel.packed');
-
-/** An array-like view of a packed batch for BackpressureQueue (length, [i], slice), with no object per message. */
-function packedMessages<T>(src: PackedSource): readonly T[] {
-  return new Proxy([] as T[], {
-    get(_target, key) {
-      if (key === 'length') return src.n;
-      if (key === PACKED) return src;
-      if (key === 'slice') {
-        // the rest of a batch that must wait: a copy, so the caller may reuse its array
-        return (start = 0) => {
-          const from = Math.min(Math.max(0, start), src.n);
-          return packedMessages<T>(new PackedSource(src.words.slice(from * src.W, src.n * src.W), src.n - from, src.W));
-        };
-      }
-      if (typeof key === 'string') {
-        const i = Number(key);
-        if (Number.isInteger(i) && i >= 0 && i < src.n) return new PackedRef(src, i);
-      }
-      return undefined;
-    },
-  });
 }
 
 /** A pop whose messages the device will report (or the cache already knew). */
@@ -196,14 +189,15 @@ const immediateFaked = (): boolean => globalThis.setImmediate !== realSetImmedia
 /** What a DROP_OLDEST eviction leaves for notifyDrop: the message when the host could name it, else undefined (the device reports it). */
 type Eviction<T> = { evicted: T; notice?: DropNotice<T> } | undefined;
 
-export class GpuMessageQueue<T extends object = Record<string, unknown>> extends BackpressureQueue<T, Eviction<T>> implements Queue<T> {
+export class GpuMessageQueue<T extends object = Message> extends BackpressureQueue<T, Eviction<T>> implements Queue<T> {
   readonly device: GPUDevice;
   readonly schema: MessageSchema<T & object> | undefined;
   private readonly engine: QueueEngine;
   private readonly words: number;
   private readonly prefetch: number;
   private count = 0;
-  private lostError: DeviceLostError | null = null;
+  /** set once the queue is broken (device lost, or a submission failed): every later call refuses with it */
+  private brokenError: DeviceLostError | GpuQueueError | null = null;
   // op log and submissions
   private log: LogSegment<T>[] = [];
   // push columns of the current log (reused across submissions: no allocation per message)
@@ -239,7 +233,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   private applyError: unknown = undefined;
 
   /** Creates a queue (acquiring the shared device if none is given). Rejects with GpuUnavailableError without an adapter. */
-  static async create<T extends object = Record<string, unknown>>(options: GpuQueueOptions<T> = {}): Promise<GpuMessageQueue<T>> {
+  static async create<T extends object = Message>(options: GpuQueueOptions<T> = {}): Promise<GpuMessageQueue<T>> {
     resolveQueueOptions(options);
     let device = options.device;
     if (!device) {
@@ -404,7 +398,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       const wait = readWait(options);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       // priorities copied: a batch that waits keeps a view of them
-      return this.putBatch(packedMessages<T>(new PackedSource(words, n, W)), priorities.slice(), wait);
+      return this.putBatch(new PackedSource<T>(words, n, W), priorities.slice(), wait);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -500,7 +494,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     try {
       await this.flush();
       if (this.isClosed) throw new QueueClosedError();
-      if (this.lostError) throw this.lostError;
+      if (this.brokenError) throw this.brokenError;
       const inbox = options.inboxCapacity ?? Math.min(this.maxSize, 65536);
       const r = await this.chainOn(this.engine.runDevice(encode, inbox, this.prefetch));
       const popped = r.globals[G.DEVPOPS];
@@ -544,7 +538,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       },
     );
     return out.catch((error: unknown) => {
-      throw this.lostError ?? error;
+      throw this.brokenError ?? error;
     });
   }
 
@@ -553,12 +547,12 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
    * queue has been fetched to the host (so one peek/getNowait returns it if there is one).
    */
   async flush(): Promise<void> {
-    if (this.lostError) throw this.lostError;
+    if (this.brokenError) throw this.brokenError;
     if (this.isClosed) return this.chain;
     if (this.count > 0 && this.cache.length === 0) this.fetchWanted = true;
     this.submitNow();
     await this.chain;
-    if (this.lostError) throw this.lostError;
+    if (this.brokenError) throw this.brokenError;
     if (this.applyError !== undefined) {
       const error = this.applyError;
       this.applyError = undefined;
@@ -573,7 +567,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     this.count = 0;
     this.cache = [];
     this.rejectWaiters();
-    if (!this.lostError) this.submitNow();
+    if (!this.brokenError) this.submitNow();
     try {
       await this.chain;
     } finally {
@@ -592,7 +586,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
 
   private assertOpen(): void {
     if (this.isClosed) throw new QueueClosedError();
-    if (this.lostError) throw this.lostError;
+    if (this.brokenError) throw this.brokenError;
     if (this.deviceBusy) throw new Error('GpuMessageQueue: a device kernel is running on this queue; await runDeviceKernel() first');
   }
 
@@ -632,10 +626,11 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   }
 
   /** One loop over the columns (a packed batch: two typed-array copies, then the cache/sequence loop). */
-  protected insertBatch(messages: readonly T[], priorities: ArrayLike<number>, from: number): void {
+  protected insertBatch(batch: MessageBatch<T>, priorities: ArrayLike<number>, from: number): void {
     const opaque = !this.schema;
-    const packed = (messages as unknown as { [PACKED]?: PackedSource })[PACKED];
-    const total = packed ? packed.n : messages.length;
+    const packed = batch instanceof PackedSource ? batch : undefined;
+    const messages = batch as readonly T[]; // read only when not packed: putMany's array
+    const total = batch.length;
     const W = this.words;
     let j = from;
     const S = W + 1;
@@ -953,7 +948,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
 
   /** Sends the op log (if any, or a pending fetch) to the device as one submission. */
   private submitNow(): void {
-    if (this.lostError) return;
+    if (this.brokenError) return;
     const log = this.log;
     if (log.length === 0 && !this.fetchWanted) return;
     if (immediateFaked()) {
@@ -1073,7 +1068,8 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
       .then(
         (r) => {
           try {
-            this.apply(pending, r);
+            // broken meanwhile (an earlier submission failed): its operations were rejected already
+            if (!this.brokenError) this.apply(pending, r);
           } catch (error) {
             this.applyError ??= error;
             this.failPending(pending, error);
@@ -1203,15 +1199,27 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     }
   }
 
+  /**
+   * A submission failed (the GPU rejected it, the device was lost) or its result could not be
+   * applied: host and device may now disagree about the contents, so the queue fails closed.
+   */
   private failPending(pending: Pending<T>, error: unknown): void {
     this.inFlight.delete(pending);
-    const err = this.lostError ?? (this.device && isLost(error) ? new DeviceLostError(`GPU work failed: ${String(error)}`) : error);
+    const lost = isLost(error);
+    const err =
+      this.brokenError ??
+      (lost
+        ? new DeviceLostError(`GPU work failed: ${String(error)}`)
+        : new GpuQueueError(`ringkernel: the GPU queue is broken (host and device may disagree about its contents): ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
     for (const s of pending.segments) {
       this.undeliver(s.pops, err);
       for (const d of s.drops) this.settleDrop(d, undefined);
     }
     this.drainDropNotices();
-    if (!this.lostError && isLost(error)) this.onLost(String(error));
+    if (!this.brokenError) {
+      if (lost) this.onLost(String(error));
+      else this.breakWith(err as GpuQueueError);
+    }
   }
 
   /** Rejects the pops that have not delivered their messages (which then do not count as dequeued). */
@@ -1225,9 +1233,14 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
   }
 
   private onLost(reason: string): void {
-    if (this.lostError) return;
-    const err = new DeviceLostError(`the GPU device was lost: ${reason}`, reason);
-    this.lostError = err;
+    if (this.brokenError) return;
+    this.breakWith(new DeviceLostError(`the GPU device was lost: ${reason}`, reason));
+  }
+
+  /** Enters the broken state: rejects every pending and waiting operation with `err`, empties the queue. */
+  private breakWith(err: DeviceLostError | GpuQueueError): void {
+    if (this.brokenError) return;
+    this.brokenError = err;
     this.rejectWaiters(() => err);
     // evictions the device never reported are not notified; known ones waiting behind them are
     for (const p of this.inFlight) for (const s of p.segments) for (const d of s.drops) this.settleDrop(d, undefined);
@@ -1239,7 +1252,7 @@ export class GpuMessageQueue<T extends object = Record<string, unknown>> extends
     this.log = [];
     this.logUp = 0;
     this.logOut = 0;
-    // the messages are gone with the device (as after close)
+    // the messages are gone (as after close): with the device, or no longer known for certain
     this.count = 0;
     this.deviceSize = 0;
     this.colMsg = [];

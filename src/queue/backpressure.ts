@@ -15,9 +15,21 @@ import { WaitList, type Wait } from './waiters.js';
 export interface GetRequest {
   max: number;
 }
+/**
+ * The messages of a putMany as the shared batch path reads them: an array, or a backend's own
+ * batch with the same members (the GPU queue's packed words: no object per message).
+ */
+export interface MessageBatch<T> {
+  readonly length: number;
+  /** Message i; read only on the per-message slow path (a full queue, a waiting getter). */
+  at(i: number): T | undefined;
+  /** A copy of messages [from, length): the rest of a batch that must wait (the caller may reuse its own). */
+  slice(from: number): MessageBatch<T>;
+}
+
 /** A waiting put or putMany: its messages, their priorities, and how many went in so far. */
 export interface PutRequest<T> {
-  messages: readonly T[];
+  messages: MessageBatch<T>;
   priorities: ArrayLike<number>;
   index: number;
   /** Messages of the same putMany that went in before it had to wait. */
@@ -114,7 +126,7 @@ export abstract class BackpressureQueue<T extends object, D> {
   /** Adds one message to a queue with room (counted as enqueued), then serves any waiting getter. */
   protected abstract insert(priority: number, message: T): void;
   /** insert() for messages[from ..], called only when all of them fit and no getter waits. */
-  protected abstract insertBatch(messages: readonly T[], priorities: ArrayLike<number>, from: number): void;
+  protected abstract insertBatch(messages: MessageBatch<T>, priorities: ArrayLike<number>, from: number): void;
   /** DROP_OLDEST on a full queue: evicts the longest-queued message, then inserts; returns it for `notifyDrop`. */
   protected abstract insertDroppingOldest(priority: number, message: T): D;
   /** Runs onDrop for an eviction, once the call that caused it is done. */
@@ -147,7 +159,7 @@ export abstract class BackpressureQueue<T extends object, D> {
   }
 
   /** putMany once its messages are checked: in order, as if put one by one (REJECT: all or nothing). */
-  protected putBatch(messages: readonly T[], priorities: Uint8Array, wait: Wait | undefined): Promise<void> {
+  protected putBatch(messages: MessageBatch<T>, priorities: Uint8Array, wait: Wait | undefined): Promise<void> {
     if (this.backpressure === BackpressureStrategy.REJECT && this.size + messages.length > this.maxSize) {
       this.rejected += messages.length;
       throw new QueueFullError(`queue has room for ${this.maxSize - this.size}, putMany brought ${messages.length}`);
@@ -173,11 +185,14 @@ export abstract class BackpressureQueue<T extends object, D> {
       return true;
     }
     const dropping = this.backpressure === BackpressureStrategy.DROP_OLDEST;
+    // an array is indexed directly (as before); another batch yields its messages through at()
+    const array = Array.isArray(messages) ? (messages as readonly T[]) : undefined;
     let evicted: D[] | undefined;
     while (request.index < messages.length) {
       const i = request.index;
-      if (this.size < this.maxSize) this.insert(priorities[i], messages[i]);
-      else if (dropping) (evicted ??= []).push(this.insertDroppingOldest(priorities[i], messages[i]));
+      const message = array !== undefined ? array[i] : (messages.at(i) as T);
+      if (this.size < this.maxSize) this.insert(priorities[i], message);
+      else if (dropping) (evicted ??= []).push(this.insertDroppingOldest(priorities[i], message));
       else return false;
       request.index = i + 1;
     }
