@@ -343,12 +343,7 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
   }
 
   getNowait(): T | null {
-    this.assertOpen();
-    if (this.count === 0) return null;
-    if (this.cache.length === 0) {
-      this.requestFetch();
-      return null;
-    }
+    if (!this.headOnHost()) return null;
     return (this.take(1) as T[])[0];
   }
 
@@ -446,13 +441,22 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     return { count: n, words, priorities };
   }
 
-  peek(): T | null {
+  /**
+   * Whether the head of the queue is on the host, for the synchronous reads. When it is only on
+   * the device, starts fetching it and answers false (so does an empty queue).
+   */
+  private headOnHost(): boolean {
     this.assertOpen();
-    if (this.count === 0) return null;
+    if (this.count === 0) return false;
     if (this.cache.length === 0) {
       this.requestFetch();
-      return null;
+      return false;
     }
+    return true;
+  }
+
+  peek(): T | null {
+    if (!this.headOnHost()) return null;
     return this.cache[0].message;
   }
 
