@@ -11,6 +11,21 @@ const expectedOrder = (ids: number[]) => ids.slice().sort((a, b) => (b % 5) - (a
 const realTimeout = (ms: number) => new Promise<'HANG'>((r) => (globalThis as any).__realSetTimeout(() => r('HANG'), ms));
 (globalThis as any).__realSetTimeout ??= globalThis.setTimeout;
 
+/**
+ * Makes the queue's next submissions invalid (a params bind group on a buffer below its
+ * minBindingSize, as an oversized binding would be), so the GPU rejects them. Returns the undo.
+ */
+function sabotageSubmissions(q: GpuMessageQueue<any>): () => void {
+  const engine = q._engine as any;
+  const tiny = q.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM });
+  const layout = engine.p.paramLayout as GPUBindGroupLayout;
+  const original = engine.inpParamGroup;
+  engine.inpParamGroup = () => q.device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: tiny } }] });
+  return () => {
+    engine.inpParamGroup = original;
+  };
+}
+
 /** A no-op user kernel (an empty pipeline), for runDeviceKernel. */
 function noopKernel(device: GPUDevice): (pass: GPUComputePassEncoder) => void {
   const module = device.createShaderModule({ code: '@compute @workgroup_size(1) fn main() { }' });
@@ -61,17 +76,12 @@ describeGpu('GpuMessageQueue at its edges', () => {
       const q = await GpuMessageQueue.create<Rec>({ maxSize: 1000, ...(opaque ? {} : { schema: schema4 }) });
       for (let i = 0; i < 200; i++) q.putNowait(rec(i + 1));
       await q.flush();
-      // sabotage: an invalid params bind group (a buffer below minBindingSize), as an oversized binding would be
-      const engine = q._engine as any;
-      const tiny = q.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM });
-      const layout = engine.p.paramLayout as GPUBindGroupLayout;
-      const original = engine.inpParamGroup;
-      engine.inpParamGroup = () => q.device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: tiny } }] });
+      const restore = sabotageSubmissions(q);
       const outcome = await q.getMany(150).then(
         (ms) => `resolved ${ms.slice(0, 3).map((m) => m.id)}`,
         (e: Error) => e.message,
       );
-      engine.inpParamGroup = original;
+      restore();
       expect(outcome).toMatch(/GPU rejected a submission/);
       // fail closed: host and device may disagree now, so the queue is broken (as on device loss)
       expect(q.size).toBe(0);
@@ -102,17 +112,13 @@ describeGpu('GpuMessageQueue at its edges', () => {
     const q = await GpuMessageQueue.create<Rec>({ maxSize: 200, schema: schema4 });
     await q.putMany(Array.from({ length: 200 }, (_, i) => rec(i + 1))); // more than the host caches
     await q.flush();
-    const engine = q._engine as any;
-    const tiny = q.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM });
-    const layout = engine.p.paramLayout as GPUBindGroupLayout;
-    const original = engine.inpParamGroup;
-    engine.inpParamGroup = () => q.device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: tiny } }] });
+    const restore = sabotageSubmissions(q);
     const first = q.getMany(150); // resolved by the device
     void q.putMany(Array.from({ length: 150 }, (_, i) => rec(300 + i))); // full again
     const blocked = q.put(rec(7)); // waits
     const flushed = q.flush().catch((e: unknown) => e);
     const e1 = await first.catch((e: unknown) => e);
-    engine.inpParamGroup = original;
+    restore();
     expect(e1).toBeInstanceOf(GpuQueueError);
     await expect(blocked).rejects.toBe(e1);
     expect(await flushed).toBe(e1);
