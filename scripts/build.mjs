@@ -18,7 +18,7 @@ const common = {
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js', external: ['webgpu'] });
 await build({
   ...common,
-  entryPoints: ['bench/cli.ts'],
+  entryPoints: ['src/cli/main.ts'],
   outfile: 'dist/cli.js',
   // The CLI uses the library through its public name, so it shares dist/index.js instead of a second copy.
   external: ['webgpu', 'ringkernel'],

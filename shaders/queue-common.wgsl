@@ -1,91 +1,82 @@
-// ringkernel GPU queue: shared layout (prepended to every queue kernel).
+// ringkernel GPU queue: layout, bindings and the helpers every queue kernel shares. The
+// constants (G_*, F_*, ERR_*, FLAG_*, NONE), `bk` and `struct Params` are generated from
+// src/gpu/layout.ts and prepended to this file.
 //
 // DATA LAYOUT (all u32 words)
-//   ctl   : array<atomic<u32>>   control block, 32 globals + 12 arrays of 256 (see offsets below)
-//   blk   : array<u32>           next[NB] (block chain links) then free[NB] (free-block stack)
-//   pool  : array<u32>           payload words, slot s occupies pool[s*W .. s*W+W)
-//   seqs  : array<u32>           insertion sequence number of slot s
-//   inp   : array<u32>           host upload of a submission: its Params records (256-byte slots,
-//                                also bound as P), then per segment 256 bucket counts and the
-//                                pushes [(index << 8) | priority, W payload words] sorted by bucket
-//                                (queue-seg.wgsl); for a device kernel: the inbox [priority, W words]
-//   outb  : array<u32>           host readback: per message [seq, priority, W payload words]
-//   scr   : array<u32>           scratch: block tables at 0, drop seq lists, allocated-block lists,
-//                                segment plan arrays + chunk table; ranks and chunk histograms of
-//                                the inbox ingest at 0
-//   P     : uniform Params       one record per dispatch (group 1, static offset)
+//   ctl  : array<atomic<u32>>  control block: globals G_* (64-bit values as lo, hi pairs), then
+//                              12 arrays of 256 words, one per bucket field: ctl[bk(F_*, k)]
+//   blk  : array<u32>          next[NB] (block chain links) then free[NB] (free-block stack)
+//   pool : array<u32>          payload words: slot s holds pool[s*W .. s*W+W)
+//   seqs : array<u32>          insertion sequence number of slot s (64-bit): seqs[2s] lo, seqs[2s+1] hi
+//   inp  : array<u32>          host upload of a submission: its Params records (256-byte slots,
+//                              also bound as P), then per segment 256 bucket counts and the pushes
+//                              [(index << 8) | priority, W words] sorted by bucket (queue-seg.wgsl).
+//                              For a push whose order only the device knows (the inbox of a user
+//                              kernel, the emits of a ring kernel): records [priority, W words]
+//                              by position, where a priority word >= 256 marks "no record here"
+//   outb : array<u32>          readback: per message [seq lo, (priority << 24) | seq hi, W words]
+//   scr  : array<u32>          scratch: block tables, seq lists, allocated-block lists, plan
+//                              arrays; ranks and chunk histograms of a device-ordered push
+//   P    : uniform Params      one record per dispatch (group 1, static offset)
 //
 // DESIGN
 //   256 buckets (one per priority), each a FIFO ring of u32 *tickets*: messages sit at tickets
 //   [head, tail). Ticket t lives in slot (block * B + (t & (B-1))) where the block is found by
-//   following the bucket's chain of blocks from headBlock: blocks cover aligned ticket ranges
-//   [jB, (j+1)B), and B divides 2^32, so tickets and sequence numbers may wrap around freely
-//   (all comparisons are done on differences). Blocks come from one shared pool of
-//   NB = ceil(maxSize/B) + 512 blocks, so memory is O(maxSize * W) + O(256 * B), never 256*maxSize.
-//   A bucket holding n messages uses at most n/B + 2 blocks; the bucket's tail block always exists.
+//   following the bucket's chain of blocks from HEADBLK: blocks cover aligned ticket ranges
+//   [jB, (j+1)B), and B divides 2^32, so tickets may wrap around freely (only differences are
+//   compared). Blocks come from one shared pool of NB = ceil(maxSize/B) + 512 blocks, so memory is
+//   O(maxSize * W) + O(256 * B), never 256 * maxSize. A bucket holding n messages uses at most
+//   n/B + 2 blocks; the bucket's tail block always exists. Sequence numbers are 64-bit and never
+//   wrap (the host keeps them below 2^53), so "older" is a plain comparison.
 //
 // INVARIANTS
 //   COUNT == sum over buckets of (tail - head) <= CAP
 //   bitmap bit k set  <=>  bucket k non-empty (after every phase)
 //   FREETOP + (blocks in all chains) == NB
 //   within a bucket, seq increases with ticket (FIFO), so the oldest of a bucket is its head
-//   Checked on the device (a violation sets a bit of ctl[G_ERR]) are only: COUNT > CAP after a
-//   push (ERR_CAPACITY), a push needing more free blocks than FREETOP (ERR_POOL), and a take or
-//   drop of more messages than COUNT / than the buckets yield (ERR_UNDERFLOW). The others (the
-//   COUNT/bucket sum equality, the bitmap, block accounting, FIFO by seq) are maintained by
-//   construction and are not checked at run time; the CPU-vs-GPU model tests
-//   (test/gpu-model.test.ts, test/gpu-queue.test.ts) check their observable consequences.
+//   Checked on the device (a violation sets a bit of ctl[G_ERR]): COUNT > CAP after a push
+//   (ERR_CAPACITY), a push needing more free blocks than FREETOP (ERR_POOL), a take or drop of
+//   more messages than COUNT / than the buckets yield (ERR_UNDERFLOW). The others hold by
+//   construction; the host checks their consequences (verify mode compares every answer).
 //   No invocation ever waits on another; every phase is a separate dispatch, and the
-//   dispatch boundary is the only device-wide fence we rely on.
+//   dispatch boundary is the only device-wide fence relied on.
 
-const G_COUNT: u32 = 0u;
-const G_NEXTSEQ: u32 = 1u;
-const G_ENQ: u32 = 2u;
-const G_DEQ: u32 = 3u;
-const G_DROPPED: u32 = 4u;
-const G_FREETOP: u32 = 5u;
-const G_ERR: u32 = 6u;
-const G_CAP: u32 = 7u;
-const G_BSHIFT: u32 = 8u;
-const G_NB: u32 = 9u;
-const G_W: u32 = 10u;
-const G_PLANSEQ: u32 = 11u;
-const G_TOTAL: u32 = 12u;
-const G_INBOX: u32 = 13u;   // device-side push reservations (inbox tickets)
-const G_AVAIL: u32 = 14u;   // device-side pop reservations (messages left to claim)
-const G_CLEARED: u32 = 15u;
-const G_BITMAP: u32 = 16u;  // 8 words, bit k of word k/32 = bucket k non-empty
-const G_INBOX_CAP: u32 = 24u;
-const G_DEVPOPS: u32 = 25u; // messages popped by device-side try_pop, applied by the fixup pass
-const G_DEVPUSHES: u32 = 26u;
+@group(0) @binding(0) var<storage, read_write> ctl: array<atomic<u32>>;
+@group(0) @binding(1) var<storage, read_write> blk: array<u32>;
+@group(0) @binding(2) var<storage, read_write> pool: array<u32>;
+@group(0) @binding(3) var<storage, read_write> seqs: array<u32>;
+@group(0) @binding(4) var<storage, read> inp: array<u32>;
+@group(0) @binding(5) var<storage, read_write> outb: array<u32>;
+@group(0) @binding(6) var<storage, read_write> scr: array<u32>;
+@group(1) @binding(0) var<uniform> P: Params;
 
-const F_HEAD: u32 = 0u;
-const F_TAIL: u32 = 1u;
-const F_HEADBLK: u32 = 2u;
-const F_TAILBLK: u32 = 3u;
-const F_CLAIM: u32 = 4u;
-const F_TAKE: u32 = 5u;      // plan arrays are indexed by scan position i (bucket 255 - i)
-const F_OUTOFF: u32 = 6u;
-const F_BLKOFF: u32 = 7u;
-const F_PLANHEAD: u32 = 8u;
-const F_PLANTAIL: u32 = 9u;  // push plan arrays are indexed by bucket
-const F_PLANTAILBLK: u32 = 10u;
-const F_NEWBLKOFF: u32 = 11u;
-
-const ERR_CAPACITY: u32 = 1u;
-const ERR_POOL: u32 = 2u;
-const ERR_UNDERFLOW: u32 = 4u;
-
-const NONE: u32 = 0xffffffffu;
-
-fn bk(f: u32, k: u32) -> u32 { return 32u + f * 256u + k; }
 fn ld(i: u32) -> u32 { return atomicLoad(&ctl[i]); }
 fn st(i: u32, v: u32) { atomicStore(&ctl[i], v); }
+fn ld64(i: u32) -> vec2<u32> { return vec2<u32>(ld(i), ld(i + 1u)); }
+fn st64(i: u32, v: vec2<u32>) { st(i, v.x); st(i + 1u, v.y); }
+fn add64(a: vec2<u32>, x: u32) -> vec2<u32> {
+  let lo = a.x + x;
+  return vec2<u32>(lo, a.y + select(0u, 1u, lo < a.x));
+}
+// a 64-bit counter in ctl: one atomic add, and the carry by the one adder whose add wrapped
+fn count64(i: u32, x: u32) {
+  let old = atomicAdd(&ctl[i], x);
+  if (old + x < old) { atomicAdd(&ctl[i + 1u], 1u); }
+}
+fn less64(a: vec2<u32>, b: vec2<u32>) -> bool { return a.y < b.y || (a.y == b.y && a.x < b.x); }
 
 fn bshift() -> u32 { return ld(G_BSHIFT); }
 fn bmask() -> u32 { return (1u << ld(G_BSHIFT)) - 1u; }
 fn nblocks() -> u32 { return ld(G_NB); }
 fn words() -> u32 { return ld(G_W); }
+
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * 256u + lid;
+}
+fn next_of(b: u32) -> u32 { return blk[b]; }
+fn set_next(b: u32, v: u32) { blk[b] = v; }
+fn free_at(i: u32) -> u32 { return blk[nblocks() + i]; }
+fn set_free(i: u32, b: u32) { blk[nblocks() + i] = b; }
 
 fn set_occupied(k: u32, on: bool) {
   let bit = 1u << (k & 31u);
@@ -93,4 +84,66 @@ fn set_occupied(k: u32, on: bool) {
   else { atomicAnd(&ctl[G_BITMAP + (k >> 5u)], ~bit); }
 }
 
-const G_IND: u32 = 27u;     // 3 words: indirect dispatch size of the inbox ingest
+fn slot_seq(slot: u32) -> vec2<u32> { return vec2<u32>(seqs[2u * slot], seqs[2u * slot + 1u]); }
+fn set_slot_seq(slot: u32, s: vec2<u32>) {
+  seqs[2u * slot] = s.x;
+  seqs[2u * slot + 1u] = s.y;
+}
+
+// Writes the output record of the message in `slot` (bucket k) at outb[o ..].
+fn emit_slot(o: u32, slot: u32, k: u32, W: u32) {
+  outb[o] = seqs[2u * slot];
+  outb[o + 1u] = (k << 24u) | seqs[2u * slot + 1u];
+  for (var w = 0u; w < W; w++) { outb[o + 2u + w] = pool[slot * W + w]; }
+}
+
+// The one way messages leave a bucket. Bucket k holds n messages at tickets [head, head + n);
+// this covers the first `take` of them. Every block holding one of the tickets
+// [head, head + take] is listed at scr[tableAt ..] when tableAt != NONE (so a later gather finds
+// any slot by index). With `commit`, the blocks wholly passed go to the free stack at
+// [freeAt, freeAt + passed), HEAD and HEADBLK move, and the occupancy bit clears when the bucket
+// empties. Returns the number of blocks passed. A freed block keeps its contents and chain link
+// until a later push_scan / seg plan reuses it, which always runs after the gathers that read it.
+fn walk_bucket(k: u32, head: u32, take: u32, n: u32, tableAt: u32, commit: bool, freeAt: u32) -> u32 {
+  if (take == 0u) { return 0u; }
+  let passed = ((head & bmask()) + take) >> bshift();
+  var b = ld(bk(F_HEADBLK, k));
+  for (var j = 0u; j <= passed; j++) {
+    if (tableAt != NONE) { scr[tableAt + j] = b; }
+    if (j == passed) { break; }
+    let nb = next_of(b);
+    if (commit) { set_free(freeAt + j, b); }
+    b = nb;
+  }
+  if (commit) {
+    st(bk(F_HEAD, k), head + take);
+    st(bk(F_HEADBLK, k), b);
+    if (take == n) { set_occupied(k, false); }
+  }
+  return passed;
+}
+
+// Exclusive scan of 256 vec4 values across the workgroup (four scans for the price of one): one
+// invocation adds them up serially (256 steps; far cheaper to compile on software adapters than a
+// barrier-per-step tree scan). The total is left in wtotal. Must be reached in uniform control flow.
+var<workgroup> wscan: array<vec4<u32>, 256>;
+var<workgroup> wtotal: vec4<u32>;
+fn wg_scan(lid: u32, v: vec4<u32>) -> vec4<u32> {
+  wscan[lid] = v;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var acc = vec4<u32>(0u);
+    for (var j = 0u; j < 256u; j++) {
+      let x = wscan[j];
+      wscan[j] = acc;
+      acc = acc + x;
+    }
+    wtotal = acc;
+  }
+  workgroupBarrier();
+  return wscan[lid];
+}
+
+// the free-stack height, read once by invocation 0 before the first barrier of a dispatch that
+// rewrites it (past the last barrier, invocations do not run in lockstep)
+var<workgroup> wfree: u32;

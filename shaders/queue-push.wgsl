@@ -1,37 +1,45 @@
-// ringkernel GPU queue: insertion of pushes whose order only the device knows: the inbox a
-// device-side kernel filled (queue-device.wgsl), three dispatches. Host pushes go through
-// queue-seg.wgsl instead (the host sorts them by bucket, so they need no rank pass).
+// ringkernel GPU queue: insertion of records whose order only the device knows: the inbox a
+// user kernel filled (queue-device.wgsl) or the emits of a ring kernel (src/runtime). Three
+// dispatches. Host pushes go through queue-seg.wgsl instead (the host sorts them by bucket, so
+// they need no rank pass).
 //
-// INPUT  inp[P.inOff + i*(W+1)] = priority of message i, followed by its W payload words.
+// INPUT  n record positions at inp[P.inOff + i*(W+1)]: the priority, then W payload words. A
+//   priority word >= 256 marks a position without a record (a ring kernel's unused emit slots).
+//   n = P.n, or INGEST_N with FLAG_DEVICE_N (written by the producer on the device).
+//   FLAG_DIVERT: a record whose two tag words (payload words P.tagOff, P.tagOff + 1) are not both
+//   0 is a reply: it is copied to outb as [position, priority, W words] at the next of P.outCap
+//   slots (REPLY_N counts them; the host orders them by position) and is not pushed.
 // PHASES
-//   push_rank    (n/256 workgroups) stable rank of each message among the messages of the same
-//                priority in its 256-message chunk, from per-priority 256-bit masks in workgroup
-//                memory (rank = popcount of the mask bits below the invocation), and the chunk's
-//                per-priority histogram. Ranks come from message positions, never from the order
-//                in which invocations win an atomic, so FIFO holds inside one batch.
+//   push_rank    (n/256 workgroups) stable rank of each pushed record among the records of the
+//                same priority in its 256-position chunk, from per-priority 256-bit masks in
+//                workgroup memory (rank = popcount of the mask bits below the invocation), and the
+//                chunk's per-priority histogram. Ranks come from positions, never from the order in
+//                which invocations win an atomic, so FIFO holds inside one batch.
 //   push_scan    (1 workgroup, invocation k = bucket k) turns chunk histograms into per-chunk
-//                bases (serial over chunks), reserves room in COUNT (reserve-then-commit: the
-//                capacity is checked here and the slots are filled in the next dispatch),
-//                allocates the blocks each bucket needs from the free stack (a workgroup scan
-//                gives each bucket its range), links them onto the bucket's chain, and
-//                publishes the new tails. Nothing reads the new slots before push_scatter ends.
-//   push_scatter (n invocations) writes payload and seq of message i into ticket
-//                planTail[k] + chunkBase + rank: the slot's block is the old tail block or one of
-//                the blocks allocated in push_scan, found by index (no chain walk).
-// INVARIANTS  seq = PLANSEQ + i, where PLANSEQ = NEXTSEQ (before the push) + seqSkip already, so
-//   seq is strictly increasing in i and DROP_OLDEST sees batch order; tail - head of every bucket
-//   never exceeds COUNT <= CAP (COUNT > CAP is flagged as ERR_CAPACITY).
+//                bases (serial over chunks), reserves room in COUNT (the host or the producer
+//                granted it; the device re-checks and flags ERR_CAPACITY), links the blocks each
+//                bucket needs from the free stack (a workgroup scan gives each bucket its range),
+//                and publishes the new tails. Nothing reads the new slots before push_scatter ends.
+//   push_scatter (one invocation per position) writes the payload and seq of record i into ticket
+//                planTail[k] + chunkBase + rank: the old tail block or a linked one, by index.
+// INVARIANTS  seq = PLANSEQ + i (64-bit; PLANSEQ = NEXTSEQ + seqSkip), so seq strictly increases
+//   with position and DROP_OLDEST sees the records' order; NEXTSEQ advances by n positions (empty
+//   positions leave gaps, which only order matters). RUN_PUSHES = records pushed, also added to
+//   ENQ and, for a device-side producer, DEVPUSHES.
 
 var<workgroup> masks: array<atomic<u32>, 2048>;
 
-// P.flags bit 2: the segment is the device-side inbox; its length is on the device (G_DEVPUSHES)
 fn seg_n() -> u32 {
-  if ((P.flags & 2u) != 0u) { return ld(G_DEVPUSHES); }
+  if ((P.flags & FLAG_DEVICE_N) != 0u) { return ld(G_INGEST_N); }
   return P.n;
 }
-fn seg_chunks() -> u32 {
-  if ((P.flags & 2u) != 0u) { return (ld(G_DEVPUSHES) + 255u) / 256u; }
-  return P.nChunks;
+// the bucket of the record at position i (n known), or 256 when it is not pushed
+fn record_key(i: u32, S: u32) -> u32 {
+  let rec = P.inOff + i * S;
+  let key = inp[rec];
+  if (key > 255u) { return 256u; }
+  if ((P.flags & FLAG_DIVERT) != 0u && (inp[rec + 1u + P.tagOff] | inp[rec + 2u + P.tagOff]) != 0u) { return 256u; }
+  return key;
 }
 
 @compute @workgroup_size(256)
@@ -45,18 +53,30 @@ fn push_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   workgroupBarrier();
   var key = 256u;
   if (i < n) {
-    key = inp[P.inOff + i * S] & 255u;
-    atomicOr(&masks[key * 8u + (lid >> 5u)], 1u << (lid & 31u));
+    key = record_key(i, S);
+    if (key < 256u) {
+      atomicOr(&masks[key * 8u + (lid >> 5u)], 1u << (lid & 31u));
+    } else if ((P.flags & FLAG_DIVERT) != 0u && inp[P.inOff + i * S] < 256u) {
+      // a reply: to outb, with its position
+      let r = atomicAdd(&ctl[G_REPLY_N], 1u);
+      if (r < P.outCap) {
+        let o = P.outOff + r * (S + 1u);
+        outb[o] = i;
+        for (var w = 0u; w < S; w++) { outb[o + 1u + w] = inp[P.inOff + i * S + w]; }
+      } else {
+        atomicOr(&ctl[G_ERR], ERR_CAPACITY);
+      }
+    }
   }
   workgroupBarrier();
-  if (i < n) {
+  if (key < 256u) {
     var rank = 0u;
     let word = lid >> 5u;
     for (var w = 0u; w < word; w++) { rank += countOneBits(atomicLoad(&masks[key * 8u + w])); }
     rank += countOneBits(atomicLoad(&masks[key * 8u + word]) & ((1u << (lid & 31u)) - 1u));
     scr[P.rankOff + i] = rank;
   }
-  if (chunk < seg_chunks()) {
+  if (chunk * 256u < n) {
     var total = 0u;
     for (var w = 0u; w < 8u; w++) { total += countOneBits(atomicLoad(&masks[lid * 8u + w])); }
     scr[P.histOff + chunk * 256u + lid] = total;
@@ -67,11 +87,9 @@ var<workgroup> wfreeTop: u32;
 
 @compute @workgroup_size(256)
 fn push_scan(@builtin(local_invocation_index) k: u32) {
-  // globals that invocation 0 rewrites below are read once, before any barrier, into workgroup
-  // memory: past the last barrier, invocations do not run in lockstep.
   if (k == 0u) { wfreeTop = ld(G_FREETOP); }
   let n = seg_n();
-  let nChunks = seg_chunks();
+  let nChunks = (n + 255u) / 256u;
   var running = 0u;
   for (var c = 0u; c < nChunks; c++) {
     let h = scr[P.histOff + c * 256u + k];
@@ -82,8 +100,9 @@ fn push_scan(@builtin(local_invocation_index) k: u32) {
   let tailBlk = ld(bk(F_TAILBLK, k));
   var need = 0u;
   if (running > 0u) { need = ((tail & bmask()) + running) >> bshift(); }
-  let off = wg_scan2(k, vec2<u32>(need, 0u)).x;
+  let off = wg_scan(k, vec4<u32>(need, running, 0u, 0u)).x;
   let totalNeed = wtotal.x;
+  let m = wtotal.y;
   let freeTop = wfreeTop;
   var base = 0u;
   if (freeTop >= totalNeed) { base = freeTop - totalNeed; }
@@ -103,14 +122,14 @@ fn push_scan(@builtin(local_invocation_index) k: u32) {
   if (k == 0u) {
     if (freeTop < totalNeed) { atomicOr(&ctl[G_ERR], ERR_POOL); }
     st(G_FREETOP, base);
-    let seq = ld(G_NEXTSEQ) + P.seqSkip;
-    st(G_PLANSEQ, seq);
-    st(G_NEXTSEQ, seq + n);
-    // reserve: the room was granted by the host (BLOCK/REJECT/DROP_OLDEST decided there); the
-    // device re-checks it and flags a violation instead of overflowing silently.
-    let before = atomicAdd(&ctl[G_COUNT], n);
-    if (before + n > ld(G_CAP)) { atomicOr(&ctl[G_ERR], ERR_CAPACITY); }
-    atomicAdd(&ctl[G_ENQ], n);
+    let seq = add64(ld64(G_NEXTSEQ), P.seqSkip);
+    st64(G_PLANSEQ, seq);
+    st64(G_NEXTSEQ, add64(seq, n));
+    let before = atomicAdd(&ctl[G_COUNT], m);
+    if (before + m > ld(G_CAP)) { atomicOr(&ctl[G_ERR], ERR_CAPACITY); }
+    count64(G_ENQ, m);
+    st(G_RUN_PUSHES, m);
+    if ((P.flags & FLAG_DEVICE_N) != 0u) { count64(G_DEVPUSHES, m); }
   }
 }
 
@@ -121,15 +140,15 @@ fn push_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= seg_n()) { return; }
   let W = words();
   let S = W + 1u;
+  let k = record_key(i, S);
+  if (k > 255u) { return; }
   let rec = P.inOff + i * S;
-  let k = inp[rec] & 255u;
   let r = scr[P.histOff + (i >> 8u) * 256u + k] + scr[P.rankOff + i];
   let tail = ld(bk(F_PLANTAIL, k));
-  let ticket = tail + r;
   let q = ((tail & bmask()) + r) >> bshift();
   var b = ld(bk(F_PLANTAILBLK, k));
   if (q > 0u) { b = free_at(ld(bk(F_NEWBLKOFF, k)) + q - 1u); }
-  let slot = (b << bshift()) + (ticket & bmask());
-  seqs[slot] = ld(G_PLANSEQ) + i;
+  let slot = (b << bshift()) + ((tail + r) & bmask());
+  set_slot_seq(slot, add64(ld64(G_PLANSEQ), i));
   for (var w = 0u; w < W; w++) { pool[slot * W + w] = inp[rec + 1u + w]; }
 }

@@ -1,7 +1,8 @@
 // ringkernel GPU queue: one segment of host operations (pushes, then pops), plus the head fetch
-// (peek) for the host. Dispatches per segment, chosen by the host from its sizes:
-//   n + K <= 128          seg_tiny          (1 invocation, serial, no barrier)
-//   n + kOld <= 2048      seg_main, flags 8 (1 workgroup; the items run inside it)
+// for the host (layout, bindings and helpers: queue-common.wgsl). Dispatches per segment, chosen
+// by the host from its sizes:
+//   n + K <= 128          seg_tiny                (1 invocation, serial, no barrier)
+//   n + kOld <= 2048      seg_main, FLAG_SMALL    (1 workgroup; the items run inside it)
 //   larger                seg_main + seg_move (items one invocation each)
 // and the head fetch rides on the last segment's dispatch when that one ran its items itself
 // (else one seg_tiny of its own). So a put + get, or a submission of small segments, is one
@@ -15,7 +16,7 @@
 //                              Word 0 = (index in the batch << 8) | priority, then W payload words.
 //   The host's counting sort is the stable rank: the message at position p is the
 //   (p - inStart_k)-th push of bucket k in batch order, so FIFO holds inside one batch, and its
-//   seq is PLANSEQ + index, strictly increasing in batch order (DROP_OLDEST sees batch order).
+//   seq is PLANSEQ + index (64-bit), strictly increasing in batch order (DROP_OLDEST sees batch order).
 // PHASES
 //   seg_main (1 workgroup, invocation i = scan position i = bucket 255 - i, which also owns that
 //     bucket's chain, so its own writes need no barrier):
@@ -28,14 +29,14 @@
 //     pop plan (K = P.popK): exclusive scan of the bucket counts (after the push) from priority
 //       255 down: take_i = clamp(K - before_i, 0, n_i), output of bucket i starts at before_i;
 //       the blocks holding tickets [head, head + take] go to a block table in scr[P.tableOff ..];
-//       commit: HEAD += take, fully passed blocks back to the free stack, bitmap cleared when
-//       emptied, COUNT -= K (flagged ERR_UNDERFLOW when K > COUNT).
+//       commit (walk_bucket): HEAD += take, fully passed blocks back to the free stack, bitmap
+//       cleared when emptied, COUNT -= K (flagged ERR_UNDERFLOW when K > COUNT).
 //     The plan (per scan position: out start, take, head, old count, table offset, input start,
 //     old tail block, alloc offset, start among the pops of old messages) goes to plain words at
 //     scr[P.planOff ..] (PL_* below), with a chunk table for those pops: scr[P.planOff + PL_CHUNK + c]
 //     = the scan position holding old-pop number 256c.
-//     flags & 8 (small segment): the items (below) run in this same workgroup after a barrier.
-//     flags & 16 (peek): then a pop plan without commit for P.peekN messages, gathered into
+//     FLAG_SMALL (small segment): the items (below) run in this same workgroup after a barrier.
+//     FLAG_HEAD (head fetch): then a pop plan without commit for P.peekN messages, gathered into
 //     outb[P.peekOff ..] in the same workgroup.
 //   seg_move (one invocation per item, or inside seg_main; O(1) work per push, no barrier):
 //     item p < n is the push at sorted position p (rank r in its bucket): if this segment's pops
@@ -60,8 +61,8 @@ const PL_IN: u32 = 1280u;
 const PL_TAILBLK: u32 = 1536u;
 const PL_ALLOC: u32 = 1792u;
 const PL_OLDSTART: u32 = 2048u;
-const PL_SEQ: u32 = 2304u;    // PLANSEQ
-const PL_OLDTOTAL: u32 = 2305u;
+const PL_SEQ: u32 = 2304u;    // PLANSEQ, 2 words
+const PL_OLDTOTAL: u32 = 2306u;
 const PL_CHUNK: u32 = 2320u;
 
 // workgroup copies for the head fetch inside seg_main
@@ -71,25 +72,6 @@ var<workgroup> sBlkOff: array<u32, 256>;
 var<workgroup> gFree: u32;
 
 fn pl(f: u32, i: u32) -> u32 { return scr[P.planOff + f + i]; }
-
-// exclusive scan of 256 vec4 values (as wg_scan2; four scans for the price of one: 2 barriers)
-var<workgroup> wscan4: array<vec4<u32>, 256>;
-var<workgroup> wtotal4: vec4<u32>;
-fn wg_scan4(lid: u32, v: vec4<u32>) -> vec4<u32> {
-  wscan4[lid] = v;
-  workgroupBarrier();
-  if (lid == 0u) {
-    var acc = vec4<u32>(0u);
-    for (var j = 0u; j < 256u; j++) {
-      let x = wscan4[j];
-      wscan4[j] = acc;
-      acc = acc + x;
-    }
-    wtotal4 = acc;
-  }
-  workgroupBarrier();
-  return wscan4[lid];
-}
 
 // last scan position i with sOut[i] <= j (sOut is non-decreasing in i)
 fn seg_find(j: u32) -> u32 {
@@ -112,13 +94,13 @@ fn seg_item(idx: u32, shift: u32, W: u32) {
     let i = 255u - (w0 & 255u);
     let r = idx - pl(PL_IN, i);
     let nOld = pl(PL_NOLD, i);
-    let seq = pl(PL_SEQ, 0u) + (w0 >> 8u);
+    let seq = add64(vec2<u32>(pl(PL_SEQ, 0u), pl(PL_SEQ, 1u)), w0 >> 8u);
     if (nOld + r < pl(PL_TAKE, i)) {
       // popped by this segment: its output comes straight from inp
       if (P.kOut == 0u) { return; }
       let o = P.outOff + (pl(PL_OUT, i) + nOld + r) * (W + 2u);
-      outb[o] = seq;
-      outb[o + 1u] = 255u - i;
+      outb[o] = seq.x;
+      outb[o + 1u] = ((255u - i) << 24u) | seq.y;
       for (var w = 0u; w < W; w++) { outb[o + 2u + w] = inp[rec + 1u + w]; }
       return;
     }
@@ -127,7 +109,7 @@ fn seg_item(idx: u32, shift: u32, W: u32) {
     var b = pl(PL_TAILBLK, i);
     if (q > 0u) { b = scr[P.allocOff + pl(PL_ALLOC, i) + q - 1u]; }
     let slot = (b << shift) + ((tail + r) & mask);
-    seqs[slot] = seq;
+    set_slot_seq(slot, seq);
     for (var w = 0u; w < W; w++) { pool[slot * W + w] = inp[rec + 1u + w]; }
     return;
   }
@@ -148,10 +130,7 @@ fn seg_item(idx: u32, shift: u32, W: u32) {
   let qb = ((head & mask) + r) >> shift;
   let b = scr[P.tableOff + pl(PL_BLKOFF, i) + qb];
   let slot = (b << shift) + ((head + r) & mask);
-  let o = P.outOff + (pl(PL_OUT, i) + r) * (W + 2u);
-  outb[o] = seqs[slot];
-  outb[o + 1u] = 255u - i;
-  for (var w = 0u; w < W; w++) { outb[o + 2u + w] = pool[slot * W + w]; }
+  emit_slot(P.outOff + (pl(PL_OUT, i) + r) * (W + 2u), slot, 255u - i, W);
 }
 
 @compute @workgroup_size(256)
@@ -172,12 +151,12 @@ fn seg_main(@builtin(local_invocation_index) i: u32) {
   var need = 0u;
   if (c > 0u) { need = ((tail & mask) + c) >> shift; }
   let nNow = tail + c - head;
-  let scanA = wg_scan4(i, vec4<u32>(c, need, nNow, 0u));
+  let scanA = wg_scan(i, vec4<u32>(c, need, nNow, 0u));
   let inStart = scanA.x;
   let aoff = scanA.y;
   let before = scanA.z;
-  let totalNeed = wtotal4.y;
-  let present = wtotal4.z;
+  let totalNeed = wtotal.y;
+  let present = wtotal.z;
   let freeTop = gFree;
   var base = 0u;
   if (freeTop >= totalNeed) { base = freeTop - totalNeed; }
@@ -203,29 +182,19 @@ fn seg_main(@builtin(local_invocation_index) i: u32) {
   let start = min(before, K);
   var nb = 0u;
   if (take > 0u) { nb = (((head & mask) + take) >> shift) + 1u; }
-  var freed = 0u;
-  if (nb > 0u) { freed = nb - 1u; }
+  var passed = 0u;
+  if (nb > 0u) { passed = nb - 1u; }
   let oldTake = min(take, nOld);
   var offs = vec4<u32>(0u);
   var totals = vec4<u32>(0u);
   if (K > 0u) {
-    offs = wg_scan4(i, vec4<u32>(nb, freed, oldTake, 0u));
-    totals = wtotal4;
+    offs = wg_scan(i, vec4<u32>(nb, passed, oldTake, 0u));
+    totals = wtotal;
   }
   let totalFreed = totals.y;
   let oldStart = offs.z;
   let oldTotal = totals.z;
-  var b = ld(bk(F_HEADBLK, k));
-  for (var j = 0u; j < nb; j++) {
-    scr[P.tableOff + offs.x + j] = b;
-    if (j < freed) { set_free(base + offs.y + j, b); }
-    if (j + 1u < nb) { b = next_of(b); }
-  }
-  if (take > 0u) {
-    st(bk(F_HEAD, k), head + take);
-    st(bk(F_HEADBLK, k), b);
-    if (take == nNow) { set_occupied(k, false); }
-  }
+  walk_bucket(k, head, take, nNow, P.tableOff + offs.x, true, base + offs.y);
   let po = P.planOff;
   scr[po + PL_OUT + i] = start;
   scr[po + PL_TAKE + i] = take;
@@ -243,44 +212,41 @@ fn seg_main(@builtin(local_invocation_index) i: u32) {
     scr[po + PL_OLDTOTAL] = oldTotal;
     if (freeTop < totalNeed) { atomicOr(&ctl[G_ERR], ERR_POOL); }
     st(G_FREETOP, base + totalFreed);
-    let seq = ld(G_NEXTSEQ) + P.seqSkip;
-    scr[po + PL_SEQ] = seq;
-    st(G_PLANSEQ, seq);
-    st(G_NEXTSEQ, seq + n);
+    let seq = add64(ld64(G_NEXTSEQ), P.seqSkip);
+    scr[po + PL_SEQ] = seq.x;
+    scr[po + PL_SEQ + 1u] = seq.y;
+    st64(G_PLANSEQ, seq);
+    st64(G_NEXTSEQ, add64(seq, n));
     let count = ld(G_COUNT) + n;
     if (count > ld(G_CAP)) { atomicOr(&ctl[G_ERR], ERR_CAPACITY); }
     let sumTake = min(K, present);
     if (sumTake != K) { atomicOr(&ctl[G_ERR], ERR_UNDERFLOW); }
     st(G_COUNT, count - sumTake);
     st(G_TOTAL, sumTake);
-    atomicAdd(&ctl[G_ENQ], n);
-    if ((P.flags & 1u) != 0u) { atomicAdd(&ctl[G_CLEARED], sumTake); }
-    else { atomicAdd(&ctl[G_DEQ], sumTake); }
+    count64(G_ENQ, n);
+    if ((P.flags & FLAG_CLEAR) != 0u) { count64(G_CLEARED, sumTake); }
+    else { count64(G_DEQ, sumTake); }
   }
   // ---- small segment: the move in this workgroup
-  if ((P.flags & 8u) != 0u) {
+  if ((P.flags & FLAG_SMALL) != 0u) {
     storageBarrier(); // (every WGSL barrier is also a control barrier)
     let total = n + P.kOld;
     for (var idx = i; idx < total; idx += 256u) { seg_item(idx, shift, words()); }
   }
   // ---- head fetch: pop plan without commit, gathered here
-  if ((P.flags & 16u) != 0u) {
+  if ((P.flags & FLAG_HEAD) != 0u) {
     storageBarrier();
     let h2 = ld(bk(F_HEAD, k));
     let n2 = ld(bk(F_TAIL, k)) - h2;
     let P2 = P.peekN;
-    let before2 = wg_scan2(i, vec2<u32>(n2, 0u)).x;
+    let before2 = wg_scan(i, vec4<u32>(n2, 0u, 0u, 0u)).x;
     let got = min(P2, wtotal.x);
     var take2 = 0u;
     if (P2 > before2) { take2 = min(P2 - before2, n2); }
     var nb2 = 0u;
     if (take2 > 0u) { nb2 = (((h2 & mask) + take2) >> shift) + 1u; }
-    let off2 = wg_scan2(i, vec2<u32>(nb2, 0u)).x;
-    var b2 = ld(bk(F_HEADBLK, k));
-    for (var j = 0u; j < nb2; j++) {
-      scr[P.tableOff + off2 + j] = b2;
-      if (j + 1u < nb2) { b2 = next_of(b2); }
-    }
+    let off2 = wg_scan(i, vec4<u32>(nb2, 0u, 0u, 0u)).x;
+    walk_bucket(k, h2, take2, n2, P.tableOff + off2, false, 0u);
     sOut[i] = min(before2, P2);
     sHead[i] = h2;
     sBlkOff[i] = off2;
@@ -294,10 +260,7 @@ fn seg_main(@builtin(local_invocation_index) i: u32) {
       let q = ((hh & mask) + r) >> shift;
       let bb = scr[P.tableOff + sBlkOff[p] + q];
       let slot = (bb << shift) + ((hh + r) & mask);
-      let o = P.peekOff + j * (W + 2u);
-      outb[o] = seqs[slot];
-      outb[o + 1u] = 255u - p;
-      for (var w = 0u; w < W; w++) { outb[o + 2u + w] = pool[slot * W + w]; }
+      emit_slot(P.peekOff + j * (W + 2u), slot, 255u - p, W);
     }
   }
 }
@@ -308,8 +271,48 @@ fn seg_move(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   seg_item(linear_id(wid, nwg, lid), bshift(), words());
 }
 
+// Links a fresh block from the top of the free stack after block b (seg_tiny's serial pushes).
+fn link_fresh(b: u32, freeTop: ptr<function, u32>, err: ptr<function, u32>) -> u32 {
+  var nb = 0u;
+  if (*freeTop == 0u) { *err |= ERR_POOL; } else { *freeTop -= 1u; nb = free_at(*freeTop); }
+  set_next(b, nb);
+  set_next(nb, NONE);
+  return nb;
+}
+
+// Writes up to `limit - got` records of the most urgent messages, from the highest bucket down,
+// at outb[outAt + got * (W + 2) ..]; with `commit` they are also removed. Returns the new got.
+fn tiny_take(limit: u32, got0: u32, outAt: u32, write: bool, commit: bool, freeTop: ptr<function, u32>) -> u32 {
+  let shift = bshift();
+  let mask = (1u << shift) - 1u;
+  let W = words();
+  var got = got0;
+  for (var w = 7i; w >= 0i && got < limit; w--) {
+    var bits = ld(G_BITMAP + u32(w));
+    while (bits != 0u && got < limit) {
+      let bit = 31u - countLeadingZeros(bits);
+      bits &= ~(1u << bit);
+      let k = u32(w) * 32u + bit;
+      let head = ld(bk(F_HEAD, k));
+      let nk = ld(bk(F_TAIL, k)) - head;
+      let take = min(limit - got, nk);
+      if (write) {
+        var cur = ld(bk(F_HEADBLK, k));
+        for (var r = 0u; r < take; r++) {
+          let t = head + r;
+          if (r > 0u && (t & mask) == 0u) { cur = next_of(cur); }
+          emit_slot(outAt + (got + r) * (W + 2u), (cur << shift) + (t & mask), k, W);
+        }
+      }
+      if (commit) { *freeTop += walk_bucket(k, head, take, nk, NONE, true, *freeTop); }
+      got += take;
+    }
+  }
+  return got;
+}
+
 // seg_tiny (1 invocation; for segments of a few messages, e.g. one put + one get): the same
-// operation as seg_main + move (+ peek), done serially with no barrier, visiting only the
+// operation as seg_main + move (+ head fetch), done serially with no barrier, visiting only the
 // buckets it touches: pushed buckets in scan order (each push written to its slot; the
 // counting sort makes a bucket's pushes consecutive), then the non-empty buckets from the
 // bitmap, highest first, for the pops and the head fetch. Same results, same invariants;
@@ -323,7 +326,7 @@ fn seg_tiny() {
   let n = P.n;
   let K = P.popK;
   var freeTop = ld(G_FREETOP);
-  let seq = ld(G_NEXTSEQ) + P.seqSkip;
+  let seq = add64(ld64(G_NEXTSEQ), P.seqSkip);
   var err = 0u;
   // ---- pushes
   if (n > 0u) {
@@ -336,29 +339,17 @@ fn seg_tiny() {
       var b = ld(bk(F_TAILBLK, k));
       for (var r = 0u; r < c; r++) {
         let t = tail + r;
-        if (r > 0u && (t & mask) == 0u) {
-          // the tail block is full: link a fresh one from the free stack
-          var nb = 0u;
-          if (freeTop == 0u) { err |= ERR_POOL; } else { freeTop -= 1u; nb = free_at(freeTop); }
-          set_next(b, nb);
-          set_next(nb, NONE);
-          b = nb;
-        }
+        // the tail block is full: link a fresh one from the free stack
+        if (r > 0u && (t & mask) == 0u) { b = link_fresh(b, &freeTop, &err); }
         let rec = P.inOff + (p + r) * S;
         let slot = (b << shift) + (t & mask);
-        seqs[slot] = seq + (inp[rec] >> 8u);
+        set_slot_seq(slot, add64(seq, inp[rec] >> 8u));
         for (var w = 0u; w < W; w++) { pool[slot * W + w] = inp[rec + 1u + w]; }
       }
       // a block is linked when its first ticket is written, so the chain ends at the tail's block
       // exactly as in seg_main, except when the new tail starts a block: link it now
       let newTail = tail + c;
-      if ((newTail & mask) == 0u) {
-        var nb = 0u;
-        if (freeTop == 0u) { err |= ERR_POOL; } else { freeTop -= 1u; nb = free_at(freeTop); }
-        set_next(b, nb);
-        set_next(nb, NONE);
-        b = nb;
-      }
+      if ((newTail & mask) == 0u) { b = link_fresh(b, &freeTop, &err); }
       st(bk(F_TAILBLK, k), b);
       st(bk(F_TAIL, k), newTail);
       set_occupied(k, true);
@@ -368,75 +359,17 @@ fn seg_tiny() {
   let count = ld(G_COUNT) + n;
   if (count > ld(G_CAP)) { err |= ERR_CAPACITY; }
   // ---- pops, highest bucket first
-  var taken = 0u;
-  for (var w = 7i; w >= 0i && taken < K; w--) {
-    var bits = ld(G_BITMAP + u32(w));
-    while (bits != 0u && taken < K) {
-      let bit = 31u - countLeadingZeros(bits);
-      bits &= ~(1u << bit);
-      let k = u32(w) * 32u + bit;
-      let head = ld(bk(F_HEAD, k));
-      let nk = ld(bk(F_TAIL, k)) - head;
-      let take = min(K - taken, nk);
-      var b = ld(bk(F_HEADBLK, k));
-      if (P.kOut > 0u) {
-        var cur = b;
-        for (var r = 0u; r < take; r++) {
-          let t = head + r;
-          if (r > 0u && (t & mask) == 0u) { cur = next_of(cur); }
-          let slot = (cur << shift) + (t & mask);
-          let o = P.outOff + (taken + r) * (W + 2u);
-          outb[o] = seqs[slot];
-          outb[o + 1u] = k;
-          for (var x = 0u; x < W; x++) { outb[o + 2u + x] = pool[slot * W + x]; }
-        }
-      }
-      let passed = ((head & mask) + take) >> shift;
-      for (var j = 0u; j < passed; j++) {
-        let nb = next_of(b);
-        set_free(freeTop, b);
-        freeTop += 1u;
-        b = nb;
-      }
-      st(bk(F_HEAD, k), head + take);
-      st(bk(F_HEADBLK, k), b);
-      if (take == nk) { set_occupied(k, false); }
-      taken += take;
-    }
-  }
+  let taken = tiny_take(K, 0u, P.outOff, P.kOut > 0u, true, &freeTop);
   if (taken != K) { err |= ERR_UNDERFLOW; }
   // ---- head fetch
-  if ((P.flags & 16u) != 0u) {
-    var got = 0u;
-    for (var w = 7i; w >= 0i && got < P.peekN; w--) {
-      var bits = ld(G_BITMAP + u32(w));
-      while (bits != 0u && got < P.peekN) {
-        let bit = 31u - countLeadingZeros(bits);
-        bits &= ~(1u << bit);
-        let k = u32(w) * 32u + bit;
-        let head = ld(bk(F_HEAD, k));
-        let take = min(P.peekN - got, ld(bk(F_TAIL, k)) - head);
-        var cur = ld(bk(F_HEADBLK, k));
-        for (var r = 0u; r < take; r++) {
-          let t = head + r;
-          if (r > 0u && (t & mask) == 0u) { cur = next_of(cur); }
-          let slot = (cur << shift) + (t & mask);
-          let o = P.peekOff + (got + r) * (W + 2u);
-          outb[o] = seqs[slot];
-          outb[o + 1u] = k;
-          for (var x = 0u; x < W; x++) { outb[o + 2u + x] = pool[slot * W + x]; }
-        }
-        got += take;
-      }
-    }
-  }
+  if ((P.flags & FLAG_HEAD) != 0u) { tiny_take(P.peekN, 0u, P.peekOff, true, false, &freeTop); }
   if (err != 0u) { atomicOr(&ctl[G_ERR], err); }
   st(G_FREETOP, freeTop);
-  st(G_PLANSEQ, seq);
-  st(G_NEXTSEQ, seq + n);
+  st64(G_PLANSEQ, seq);
+  st64(G_NEXTSEQ, add64(seq, n));
   st(G_COUNT, count - taken);
   st(G_TOTAL, taken);
-  atomicAdd(&ctl[G_ENQ], n);
-  if ((P.flags & 1u) != 0u) { atomicAdd(&ctl[G_CLEARED], taken); }
-  else { atomicAdd(&ctl[G_DEQ], taken); }
+  count64(G_ENQ, n);
+  if ((P.flags & FLAG_CLEAR) != 0u) { count64(G_CLEARED, taken); }
+  else { count64(G_DEQ, taken); }
 }

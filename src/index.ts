@@ -1,18 +1,28 @@
 /**
- * ringkernel: priority message queues with one exact contract, on the CPU and on the GPU.
+ * ringkernel: priority message queues with one exact contract, on the CPU and on the GPU, and
+ * ring kernels on WebGPU.
+ *
+ * The public API reaches WebGPU's types (GPUDevice, GPUBindGroup, ...): they come from
+ * @webgpu/types, a dependency of this package.
  */
+/// <reference types="@webgpu/types" preserve="true" />
 export { BackpressureStrategy, DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY } from './queue/contract.js';
 export type { Queue, QueueOptions, QueueStats, WaitOptions, Prioritized } from './queue/contract.js';
 export { QueueClosedError, QueueFullError, QueueTimeoutError } from './queue/errors.js';
 export { message, checkPriority, priorityOf } from './queue/message.js';
 export type { Message, MessageMeta } from './queue/message.js';
 export { MessageQueue } from './queue/message-queue.js';
-// GPU
+// schemas
+export { defineMessage, MAX_ARRAY_LENGTH } from './schema/define-message.js';
+export type { MessageSchema, FieldType, FieldValue, MessageOf, FieldLayout, ScalarType } from './schema/define-message.js';
+// the device layer
+export { GpuUnavailableError, DeviceLostError, GpuQueueError, GpuOutOfMemoryError } from './device/errors.js';
+export { acquireDevice, requestAdapter, describeAdapter, sharedDevice } from './device/acquire.js';
+export type { AdapterReport, AcquiredDevice } from './device/acquire.js';
+// the GPU queue
 export { GpuMessageQueue } from './gpu/gpu-queue.js';
 export type { GpuQueueOptions, PackedBatch } from './gpu/gpu-queue.js';
-export { GpuUnavailableError, DeviceLostError, GpuQueueError } from './gpu/errors.js';
-export { acquireDevice, requestAdapter, describeAdapter, sharedDevice } from './gpu/device.js';
-export type { AdapterReport, AcquiredDevice } from './gpu/device.js';
-export { defineMessage } from './schema/define-message.js';
-export type { MessageSchema, FieldType, MessageOf } from './schema/define-message.js';
+export { runDeviceKernel } from './gpu/device-kernel.js';
+export type { DeviceKernelOptions, DeviceKernelResult } from './gpu/device-kernel.js';
 export { deviceApiWgsl, DEVICE_API_WGSL } from './gpu/device-api.js';
+export type { DeviceQueueBinding } from './gpu/device-api.js';

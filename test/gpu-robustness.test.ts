@@ -16,13 +16,13 @@ const realTimeout = (ms: number) => new Promise<'HANG'>((r) => (globalThis as an
  * minBindingSize, as an oversized binding would be), so the GPU rejects them. Returns the undo.
  */
 function sabotageSubmissions(q: GpuMessageQueue<any>): () => void {
-  const engine = q._engine as any;
+  const storage = q.storage as any;
   const tiny = q.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM });
-  const layout = engine.p.paramLayout as GPUBindGroupLayout;
-  const original = engine.inpParamGroup;
-  engine.inpParamGroup = () => q.device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: tiny } }] });
+  const layout = q.storage.p.paramLayout;
+  const original = storage.inpParamGroup;
+  storage.inpParamGroup = () => q.device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: tiny } }] });
   return () => {
-    engine.inpParamGroup = original;
+    storage.inpParamGroup = original;
   };
 }
 

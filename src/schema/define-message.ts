@@ -1,13 +1,16 @@
 /**
  * defineMessage: a fixed-layout message type shared by TypeScript and WGSL.
  *
- * `defineMessage({ fields: { a: 'u32', b: 'f32', v: 'vec4<f32>' } })` gives
- *  - the TypeScript type (`typeof schema.type`, i.e. `{ a: number; b: number; v: [n,n,n,n]; priority?: number }`),
- *  - `wgsl`: the WGSL struct text, laid out by the WGSL alignment rules (scalars 4, vec2 8,
- *    vec3/vec4 16; struct size rounded up to its largest alignment, which is also the array stride),
+ * `defineMessage({ fields: { a: 'u32', b: 'f32', v: 'vec4<f32>', xs: 'array<f32, 8>' } })` gives
+ *  - the TypeScript type (`typeof schema.type`, i.e.
+ *    `{ a: number; b: number; v: [n,n,n,n]; xs: number[]; priority?: number }`),
+ *  - `wgsl`: the WGSL struct text, laid out by the WGSL alignment rules for storage buffers
+ *    (scalars and arrays of scalars 4, vec2 8, vec3/vec4 16; struct size rounded up to its
+ *    largest alignment, which is also the array stride),
  *  - `pack`/`unpack` between objects and u32 words in that layout, and `check` which refuses a
  *    message that does not fit (missing field, wrong type, integer out of range or not an
- *    integer, NaN in an integer field) with a TypeError/RangeError naming the field.
+ *    integer, NaN in an integer field, an array of the wrong length) with a TypeError/RangeError
+ *    naming the field.
  * Priority is not a field: it is `m.priority` as everywhere else (0..255, default 128).
  */
 import { checkPriority } from '../queue/message.js';
@@ -17,21 +20,30 @@ export type FieldType =
   | ScalarType
   | 'vec2<u32>' | 'vec3<u32>' | 'vec4<u32>'
   | 'vec2<i32>' | 'vec3<i32>' | 'vec4<i32>'
-  | 'vec2<f32>' | 'vec3<f32>' | 'vec4<f32>';
+  | 'vec2<f32>' | 'vec3<f32>' | 'vec4<f32>'
+  | `array<${ScalarType}, ${number}>`;
+
+/** Longest fixed-length array field (elements). */
+export const MAX_ARRAY_LENGTH = 4096;
 
 type Vec<N extends number> = N extends 2 ? [number, number] : N extends 3 ? [number, number, number] : [number, number, number, number];
 export type FieldValue<F extends FieldType> = F extends ScalarType
   ? number
   : F extends `vec${infer N extends number}<${string}>`
     ? Vec<N>
-    : never;
+    : F extends `array<${string}>`
+      ? number[]
+      : never;
 export type MessageOf<Fs extends Record<string, FieldType>> = { [K in keyof Fs]: FieldValue<Fs[K]> } & { priority?: number };
 
 export interface FieldLayout {
   name: string;
   type: FieldType;
   scalar: ScalarType;
+  /** 1 for a scalar, 2..4 for a vector, N for `array<T, N>` */
   components: number;
+  /** true for `array<T, N>` (its value is an array even when N is 1) */
+  array: boolean;
   /** byte offset in the struct */
   offset: number;
   align: number;
@@ -87,11 +99,13 @@ function checkWgslName(what: string, name: string): void {
   if (WGSL_RESERVED.has(name)) throw new TypeError(`${what} '${name}' is a WGSL keyword or reserved word; choose another name`);
 }
 
-function parseType(t: string): { scalar: ScalarType; components: number } | null {
-  if (t === 'u32' || t === 'i32' || t === 'f32') return { scalar: t, components: 1 };
+function parseType(t: string): { scalar: ScalarType; components: number; array: boolean } | null {
+  if (t === 'u32' || t === 'i32' || t === 'f32') return { scalar: t, components: 1, array: false };
   const m = /^vec([234])<(u32|i32|f32)>$/.exec(t);
-  if (!m) return null;
-  return { scalar: m[2] as ScalarType, components: Number(m[1]) };
+  if (m) return { scalar: m[2] as ScalarType, components: Number(m[1]), array: false };
+  const a = /^array<(u32|i32|f32),\s*([1-9][0-9]*)>$/.exec(t);
+  if (a && Number(a[2]) <= MAX_ARRAY_LENGTH) return { scalar: a[1] as ScalarType, components: Number(a[2]), array: true };
+  return null;
 }
 
 export function defineMessage<const Fs extends Record<string, FieldType>>(spec: {
@@ -114,12 +128,14 @@ export function defineMessage<const Fs extends Record<string, FieldType>>(spec: 
     checkWgslName('field name', fname);
     if (RESERVED.has(fname)) throw new TypeError(`'${fname}' is not a field: the priority is the message's bucket`);
     const parsed = parseType(ftype);
-    if (!parsed) throw new TypeError(`field ${fname}: unsupported type ${String(ftype)} (u32, i32, f32, vecN<u32|i32|f32>)`);
-    const { scalar, components } = parsed;
-    const falign = components === 1 ? 4 : components === 2 ? 8 : 16;
+    if (!parsed) {
+      throw new TypeError(`field ${fname}: unsupported type ${String(ftype)} (u32, i32, f32, vecN<u32|i32|f32>, array<u32|i32|f32, N> with N in 1..${MAX_ARRAY_LENGTH})`);
+    }
+    const { scalar, components, array } = parsed;
+    const falign = array || components === 1 ? 4 : components === 2 ? 8 : 16;
     const fsize = components * 4;
     offset = Math.ceil(offset / falign) * falign;
-    fields.push({ name: fname, type: ftype, scalar, components, offset, align: falign, size: fsize });
+    fields.push({ name: fname, type: ftype, scalar, components, array, offset, align: falign, size: fsize });
     offset += fsize;
     align = Math.max(align, falign);
   }
@@ -144,11 +160,13 @@ export function defineMessage<const Fs extends Record<string, FieldType>>(spec: 
     for (const f of fields) {
       const v = rec[f.name];
       if (v === undefined) throw new TypeError(`message is missing field ${f.name} (${f.type})`);
-      if (f.components === 1) checkScalar(f, v, f.name);
+      if (!indexed(f)) checkScalar(f, v, f.name);
       else {
         if (!Array.isArray(v) && !ArrayBuffer.isView(v)) throw new TypeError(`field ${f.name} must be an array of ${f.components} numbers (${f.type})`);
         const arr = v as ArrayLike<unknown>;
-        if (arr.length !== f.components) throw new TypeError(`field ${f.name} must have ${f.components} components (${f.type}), got ${arr.length}`);
+        if (arr.length !== f.components) {
+          throw new RangeError(`field ${f.name} must have ${f.components} ${f.array ? 'elements' : 'components'} (${f.type}), got ${arr.length}`);
+        }
         for (let c = 0; c < f.components; c++) checkScalar(f, arr[c], `${f.name}[${c}]`);
       }
     }
@@ -161,7 +179,7 @@ export function defineMessage<const Fs extends Record<string, FieldType>>(spec: 
       const f = fields[fi];
       const o = base + (f.offset >> 2);
       const v = rec[f.name];
-      if (f.components === 1) {
+      if (!indexed(f)) {
         if (f.scalar === 'f32') f32[o] = v as number;
         else if (f.scalar === 'u32') u32[o] = v as number;
         else i32[o] = v as number;
@@ -182,7 +200,7 @@ export function defineMessage<const Fs extends Record<string, FieldType>>(spec: 
       const f = fields[fi];
       const o = base + (f.offset >> 2);
       const view = f.scalar === 'f32' ? f32 : f.scalar === 'u32' ? u32 : i32;
-      if (f.components === 1) out[f.name] = view[o];
+      if (!indexed(f)) out[f.name] = view[o];
       else {
         const arr = new Array<number>(f.components);
         for (let c = 0; c < f.components; c++) arr[c] = view[o + c];
@@ -217,6 +235,11 @@ export function defineMessage<const Fs extends Record<string, FieldType>>(spec: 
   };
 }
 
+/** Whether a field's value is an array (a vector, or `array<T, N>` of any length). */
+function indexed(f: FieldLayout): boolean {
+  return f.array || f.components > 1;
+}
+
 type PackFn = (m: object, u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number) => void;
 type UnpackFn = (u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number, priority: number) => object;
 
@@ -236,17 +259,24 @@ function compileFast(fields: readonly FieldLayout[]): { ok: (m: unknown) => bool
     const key = JSON.stringify(f.name);
     const o = f.offset >> 2;
     okLines.push(`v = m[${key}];`);
-    if (f.components === 1) {
+    if (!indexed(f)) {
       okLines.push(`if (!${valid(f, 'v')}) return false;`);
       packLines.push(`${view(f)}[b + ${o}] = m[${key}];`);
       unpackParts.push(`${key}: ${view(f)}[b + ${o}]`);
     } else {
       const comps = Array.from({ length: f.components }, (_, c) => c);
       okLines.push(`if (!Array.isArray(v) || v.length !== ${f.components}) return false;`);
-      for (const c of comps) okLines.push(`if (!${valid(f, `v[${c}]`)}) return false;`);
       packLines.push(`const a${fi} = m[${key}];`);
-      for (const c of comps) packLines.push(`${view(f)}[b + ${o + c}] = a${fi}[${c}];`);
-      unpackParts.push(`${key}: [${comps.map((c) => `${view(f)}[b + ${o + c}]`).join(', ')}]`);
+      if (f.components <= 16) {
+        for (const c of comps) okLines.push(`if (!${valid(f, `v[${c}]`)}) return false;`);
+        for (const c of comps) packLines.push(`${view(f)}[b + ${o + c}] = a${fi}[${c}];`);
+        unpackParts.push(`${key}: [${comps.map((c) => `${view(f)}[b + ${o + c}]`).join(', ')}]`);
+      } else {
+        // long arrays: loops instead of one line per element
+        okLines.push(`for (let c = 0; c < ${f.components}; c++) { const e = v[c]; if (!${valid(f, 'e')}) return false; }`);
+        packLines.push(`for (let c = 0; c < ${f.components}; c++) ${view(f)}[b + ${o} + c] = a${fi}[c];`);
+        unpackParts.push(`${key}: Array.from(${view(f)}.subarray(b + ${o}, b + ${o + f.components}))`);
+      }
     }
   });
   okLines.push('return true;');

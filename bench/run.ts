@@ -1,12 +1,12 @@
 /**
- * `ringkernel bench`: throughput and latency of ringkernel's queues against the alternatives,
- * measured side by side in one run. Results go to stdout (table) and optionally to a JSON file;
- * progress goes to stderr.
+ * `ringkernel bench`: throughput and latency of ringkernel's queues and ring kernels against the
+ * alternatives, measured side by side in one run. Results go to stdout (table) and optionally to
+ * a JSON file; progress goes to stderr. The command line is parsed by the package's program
+ * (src/cli/main.ts), which calls `bench` here.
  */
 import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { cpuGroup } from './cpu-workloads.js';
 import { gpuGroup, gpuThroughputSvg } from './gpu-workloads.js';
 import {
@@ -28,70 +28,18 @@ const GROUPS: readonly WorkloadGroup[] = [cpuGroup, gpuGroup];
 const QUICK: RunConfig = { quick: true, rounds: 7, roundMs: 35, warmupMs: 100, maxCallMs: 1000 };
 const FULL: RunConfig = { quick: false, rounds: 15, roundMs: 150, warmupMs: 300, maxCallMs: 5000 };
 
-const USAGE = `Usage: ringkernel bench [--quick] [--json FILE] [--svg FILE] [--only NAME]
+/** A problem with the command line: the program prints it with the usage hint and exits with 2. */
+export class UsageError extends Error {}
 
-Measures ringkernel's MessageQueue against the stable priority queues a Node
-user would pick instead (tinyqueue, heap-js, flatqueue, fastpriorityqueue,
-p-queue), and GpuMessageQueue against MessageQueue and the raw WebGPU round
-trip on the same device, interleaved round by round in one process. The table
-goes to stdout, progress to stderr.
-
-Options:
-  --quick        short run (about two minutes; what CI runs)
-  --json FILE    also write every row and the machine description to FILE
-  --svg FILE     also write a chart of GPU and CPU throughput against batch size
-  --only NAME    run only the implementations or workloads whose name contains
-                 NAME (case-insensitive; several names: --only a,b)
-  -h, --help     show this help
-`;
-
-class UsageError extends Error {}
-
-interface CliOptions {
+export interface BenchOptions {
   quick: boolean;
   json: string | null;
   svg: string | null;
   only: string[] | null;
 }
 
-function parseCli(argv: string[]): CliOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        quick: { type: 'boolean', default: false },
-        json: { type: 'string' },
-        svg: { type: 'string' },
-        only: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return 'help';
-  if (positionals.length === 0) throw new UsageError('missing command (the only command is "bench")');
-  if (positionals[0] !== 'bench') throw new UsageError(`unknown command "${positionals[0]}" (the only command is "bench")`);
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  if (values.json !== undefined) checkWritable(values.json, '--json');
-  if (values.svg !== undefined) checkWritable(values.svg, '--svg');
-  let only: string[] | null = null;
-  if (values.only !== undefined) {
-    only = values.only
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter((s) => s !== '');
-    if (only.length === 0) throw new UsageError('--only needs a name');
-  }
-  return { quick: values.quick, json: values.json ?? null, svg: values.svg ?? null, only };
-}
-
 /** Fails before a long run, not after it, when an output file could not be written. */
-function checkWritable(file: string, option: string): void {
+export function checkWritable(file: string, option: string): void {
   if (file.trim() === '') throw new UsageError(`${option} needs a file name`);
   const dir = dirname(resolve(file));
   try {
@@ -152,7 +100,8 @@ function packageVersion(): string {
   }
 }
 
-async function bench(opts: CliOptions): Promise<void> {
+/** Runs the benchmark. Throws UsageError for a bad `--only` (exit status 2). */
+export async function bench(opts: BenchOptions): Promise<void> {
   const config = opts.quick ? QUICK : FULL;
   const started = performance.now();
   const machine = machineInfo(); // before the run, so the load average is the machine's, not ours
@@ -217,30 +166,3 @@ async function bench(opts: CliOptions): Promise<void> {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  let opts: CliOptions | 'help';
-  try {
-    opts = parseCli(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`ringkernel: ${err.message}\nRun "ringkernel --help" for usage.\n`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  try {
-    await bench(opts);
-    return 0;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`ringkernel: ${err.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`ringkernel bench failed: ${(err as Error).stack ?? String(err)}\n`);
-    return 1;
-  }
-}
-
-process.exitCode = await main(process.argv.slice(2));
