@@ -4,8 +4,9 @@
  * Run it for a backend with `queueContract(name, make, settle)`:
  * - `make(options)` builds a queue (a rejected promise when the options are invalid);
  * - `settle(q)` is awaited before every synchronous read of the contents (`getNowait`, `peek`):
- *   after one settle, exactly one getNowait/peek is guaranteed to see the head. size, isEmpty,
- *   isFull and stats are read without settling.
+ *   after one settle, exactly one getNowait/peek is guaranteed to see the head; and before the
+ *   onDrop calls are checked (a GPU queue that keeps no copy of its contents learns which
+ *   message it evicted from the device). size, isEmpty, isFull and stats are read without settling.
  * Every queue made through `create` is closed after its test.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ import {
   ids,
   msg,
   nextTurn,
+  randInt,
+  rng,
   sleep,
   track,
   type Msg,
@@ -712,6 +715,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
         await q.put(msg('low1', 0));
         await q.put(msg('low2', 0));
         await q.put(msg('new', 0));
+        await settle(q);
         expect(ids(dropped)).toEqual(['urgent']);
         expect(await drain(q)).toEqual(['low1', 'low2', 'new']);
       });
@@ -722,6 +726,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
         q.putNowait(msg('urgent', 255));
         q.putNowait(msg('mid', 128));
         q.putNowait(msg('new', 1));
+        await settle(q);
         expect(ids(dropped)).toEqual(['old']);
         expect(await drain(q)).toEqual(['urgent', 'mid', 'new']);
       });
@@ -733,9 +738,11 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
         q.putNowait(msg('c', 5));
         expect((await q.get()).id).toBe('b');
         q.putNowait(msg('d', 0));
+        await settle(q);
         expect(dropped).toEqual([]);
         q.putNowait(msg('e', 0));
         q.putNowait(msg('f', 0));
+        await settle(q);
         expect(ids(dropped)).toEqual(['a', 'c']);
         expect(await drain(q)).toEqual(['d', 'e', 'f']);
       });
@@ -769,6 +776,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       it('a putMany larger than maxSize drops its own earliest messages', async () => {
         const { q, dropped } = await dropQueue(2);
         await q.putMany([msg('a'), msg('b'), msg('c'), msg('d')]);
+        await settle(q);
         expect(ids(dropped)).toEqual(['a', 'b']);
         expect(stats(q)).toEqual({ ...ZERO_STATS, enqueued: 4, dropped: 2 });
         expect(await drain(q)).toEqual(['c', 'd']);
@@ -1129,6 +1137,87 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
       });
     });
 
+    describe('large queues (hundreds of messages over all 256 priorities)', () => {
+      /** n messages with seeded random priorities 0..255; `expected` is their priority-then-FIFO order. */
+      function spread(n: number, seed: number, prefix = 'm'): { messages: Msg[]; expected: string[] } {
+        const random = rng(seed);
+        const messages = Array.from({ length: n }, (_, i) => msg(`${prefix}${i}`, randInt(random, 0, 255)));
+        const expected = messages
+          .map((m, i) => ({ m, i }))
+          .sort((a, b) => b.m.priority! - a.m.priority! || a.i - b.i)
+          .map(({ m }) => m.id);
+        return { messages, expected };
+      }
+
+      it('600 messages come out of getMany in chunks of every size in exact priority, then FIFO, order', async () => {
+        const q = await create({ maxSize: 1000 });
+        const { messages, expected } = spread(600, 11);
+        await q.putMany(messages.slice(0, 350));
+        for (const m of messages.slice(350)) q.putNowait(m);
+        const got: string[] = [];
+        for (const size of [1, 37, 100, 5, 64, 200, 1000]) got.push(...ids(await q.getMany(size)).map(String));
+        expect(got).toEqual(expected);
+        expect(q.size).toBe(0);
+        expect(stats(q)).toEqual({ ...ZERO_STATS, enqueued: 600, dequeued: 600 });
+      });
+
+      it('get, getNowait and peek follow the exact head of a queue of 500 while urgent messages keep arriving', async () => {
+        const q = await create({ maxSize: 1000 });
+        const { messages } = spread(500, 12);
+        await q.putMany(messages);
+        const model = messages.map((m, i) => ({ id: m.id, p: m.priority!, i }));
+        const takeModel = (): string => {
+          let best = 0;
+          for (let j = 1; j < model.length; j++) if (model[j].p > model[best].p || (model[j].p === model[best].p && model[j].i < model[best].i)) best = j;
+          return model.splice(best, 1)[0].id;
+        };
+        const random = rng(13);
+        for (let round = 0; round < 40; round++) {
+          const m = msg(`late${round}`, randInt(random, 200, 255));
+          q.putNowait(m);
+          model.push({ id: m.id, p: m.priority!, i: 1000 + round });
+          const peeked = (await peek(q))?.id;
+          const expectedHead = takeModel();
+          expect(peeked).toBe(expectedHead);
+          const viaGet = round % 2 === 0 ? (await q.get()).id : (await getNowait(q))?.id;
+          expect(viaGet).toBe(expectedHead);
+        }
+        expect(q.size).toBe(model.length);
+        const rest = ids(await q.getMany(1000));
+        const expectedRest: string[] = [];
+        while (model.length > 0) expectedRest.push(takeModel());
+        expect(rest).toEqual(expectedRest);
+      });
+
+      it('DROP_OLDEST on a full queue of 300 evicts exactly the oldest, in order, whatever their priority', async () => {
+        const dropped: Msg[] = [];
+        const q = await create({ maxSize: 300, backpressure: DROP_OLDEST, onDrop: (m) => dropped.push(m) });
+        const { messages } = spread(300, 14);
+        await q.putMany(messages);
+        const more = spread(180, 15, 'n').messages;
+        await q.putMany(more.slice(0, 100));
+        for (const m of more.slice(100)) q.putNowait(m);
+        await settle(q);
+        expect(ids(dropped)).toEqual(messages.slice(0, 180).map((m) => m.id));
+        const rest = [...messages.slice(180), ...more];
+        const expected = rest
+          .map((m, i) => ({ m, i }))
+          .sort((a, b) => b.m.priority! - a.m.priority! || a.i - b.i)
+          .map(({ m }) => m.id);
+        expect(ids(await q.getMany(300))).toEqual(expected);
+        expect(stats(q)).toEqual({ ...ZERO_STATS, enqueued: 480, dequeued: 300, dropped: 180 });
+      });
+
+      it('clear empties a queue of 500 and it keeps its order afterwards', async () => {
+        const q = await create({ maxSize: 600 });
+        await q.putMany(spread(500, 16).messages);
+        expect(q.clear()).toBe(500);
+        const { messages, expected } = spread(300, 17, 'k');
+        await q.putMany(messages);
+        expect(ids(await q.getMany(1000))).toEqual(expected);
+      });
+    });
+
     describe('bugs seen in other queue libraries, which this one must not have', () => {
       it('DROP_OLDEST does not evict the most urgent message when an older one is queued', async () => {
         const dropped: Msg[] = [];
@@ -1136,6 +1225,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
         q.putNowait(msg('old-low', 3));
         q.putNowait(msg('urgent', 255));
         q.putNowait(msg('newest', 0));
+        await settle(q);
         expect(ids(dropped)).toEqual(['old-low']);
         expect((await peek(q))?.id).toBe('urgent');
       });

@@ -142,3 +142,78 @@ describeGpu('device-side API (WGSL rk_try_pop / rk_try_push inside a user kernel
     await q.close();
   });
 });
+
+describeGpu('device-side API over several queues in one shader', () => {
+  it('a user kernel pops from one queue and pushes to another (different schemas), in one submission', async () => {
+    const { acquireDevice, runDeviceKernel } = await import('ringkernel');
+    const { probeDevice } = await import('./gpu-helpers.js');
+    const Task = defineMessage({ name: 'Task', fields: { id: 'u32', x: 'f32' } });
+    const Done = defineMessage({ name: 'Done', fields: { id: 'u32', y: 'f32', by: 'u32' } });
+    const { device: real } = await acquireDevice();
+    const probe = probeDevice(real);
+    const device = probe.device;
+    const input = await GpuMessageQueue.create<typeof Task.type>({ maxSize: 1000, schema: Task, device });
+    const output = await GpuMessageQueue.create<typeof Done.type>({ maxSize: 1000, schema: Done, device });
+    const tasks = Array.from({ length: 300 }, (_, i) => ({ id: i, x: i / 2, priority: (i * 13) % 256 }));
+    await input.putMany(tasks);
+    await Promise.all([input.flush(), output.flush()]);
+    const code = `${deviceApiWgsl([
+      { schema: Task, group: 1, prefix: 'in_' },
+      { schema: Done, group: 2, prefix: 'out_' },
+    ])}
+@group(0) @binding(0) var<storage, read_write> unused: array<u32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  var t: Task;
+  var p: u32;
+  if (in_try_pop(&t, &p)) {
+    // the most urgent tasks, one per invocation; each becomes one Done, one priority lower
+    out_try_push(Done(t.id, t.x * 2.0, gid.x), max(p, 1u) - 1u);
+  }
+}`;
+    const module = device.createShaderModule({ code });
+    const info = await module.getCompilationInfo();
+    expect(info.messages.filter((m) => m.type === 'error').map((m) => m.message)).toEqual([]);
+    const layout0 = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } }] });
+    const pipeline = device.createComputePipeline({
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout0, input.deviceBindGroupLayout, output.deviceBindGroupLayout] }),
+      compute: { module, entryPoint: 'main' },
+    });
+    const scratch = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    const group0 = device.createBindGroup({ layout: layout0, entries: [{ binding: 0, resource: { buffer: scratch } }] });
+    const before = probe.submissions;
+    const [popped, pushed] = await runDeviceKernel([input, output], (pass, [inGroup, outGroup]) => {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group0);
+      pass.setBindGroup(1, inGroup);
+      pass.setBindGroup(2, outGroup);
+      pass.dispatchWorkgroups(2); // 128 invocations: the 128 most urgent tasks
+    });
+    expect(probe.submissions - before).toBe(1);
+    expect(popped).toEqual({ popped: 128, pushed: 0 });
+    expect(pushed).toEqual({ popped: 0, pushed: 128 });
+    expect(input.size).toBe(172);
+    expect(output.size).toBe(128);
+    const urgent = [...tasks].sort((a, b) => b.priority - a.priority || a.id - b.id);
+    const done = await output.getMany(128);
+    expect(done.map((d) => d.id).sort((a, b) => a - b)).toEqual(urgent.slice(0, 128).map((t) => t.id).sort((a, b) => a - b));
+    for (const d of done) {
+      expect(d.y).toBe(d.id); // x * 2 = id
+      expect(d.priority).toBe(Math.max(tasks[d.id].priority, 1) - 1);
+    }
+    expect((await input.getMany(172)).map((t) => t.id)).toEqual(urgent.slice(128).map((t) => t.id));
+    await input.close();
+    await output.close();
+    real.destroy();
+  });
+
+  it('refuses two queues at one group or with one prefix, and a queue twice in one run', async () => {
+    const A = defineMessage({ name: 'A', fields: { v: 'u32' } });
+    expect(() => deviceApiWgsl([{ schema: A, group: 1 }, { schema: A, group: 1, prefix: 'b_' }])).toThrow(/bind group 1/);
+    expect(() => deviceApiWgsl([{ schema: A, group: 1, prefix: 'x_' }, { schema: A, group: 2, prefix: 'x_' }])).toThrow(/prefix 'x_'/);
+    expect(() => deviceApiWgsl([{ schema: A, group: 1, prefix: '9bad' }])).toThrow(/prefix/);
+    const { runDeviceKernel } = await import('ringkernel');
+    const q = await GpuMessageQueue.create<typeof A.type>({ maxSize: 4, schema: A });
+    await expect(runDeviceKernel([q, q], () => undefined)).rejects.toThrow(/twice/);
+    await q.close();
+  });
+});

@@ -22,3 +22,93 @@ export function describeGpu(name: string, body: () => void): void {
   }
   describe(name, body);
 }
+
+/** A GPUDevice seen through a proxy that counts buffers and can make error scopes report a GPU error. */
+export interface DeviceProbe {
+  device: GPUDevice;
+  created: GPUBuffer[];
+  destroyed: Set<GPUBuffer>;
+  /** the next popErrorScope of this filter reports an error with this message (once) */
+  failScope(filter: GPUErrorFilter, message: string): void;
+  /** the next mapAsync of a MAP_READ buffer rejects (once) */
+  failMap(): void;
+  /** command buffers submitted through device.queue */
+  readonly submissions: number;
+}
+
+export function probeDevice(real: GPUDevice): DeviceProbe {
+  const created: GPUBuffer[] = [];
+  const destroyed = new Set<GPUBuffer>();
+  const scopes: GPUErrorFilter[] = [];
+  const failing = new Map<GPUErrorFilter, string>();
+  let mapFails = false;
+  let submissions = 0;
+  const queue = new Proxy(real.queue, {
+    get(target, key) {
+      if (key === 'submit') {
+        return (buffers: GPUCommandBuffer[]) => {
+          submissions++;
+          target.submit(buffers);
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const device = new Proxy(real, {
+    get(target, key) {
+      if (key === 'queue') return queue;
+      if (key === 'createBuffer') {
+        return (desc: GPUBufferDescriptor) => {
+          const buffer = target.createBuffer(desc);
+          created.push(buffer);
+          const destroy = buffer.destroy.bind(buffer);
+          const mapAsync = buffer.mapAsync.bind(buffer);
+          Object.defineProperty(buffer, 'destroy', { value: () => (destroyed.add(buffer), destroy()) });
+          Object.defineProperty(buffer, 'mapAsync', {
+            value: (...args: Parameters<GPUBuffer['mapAsync']>) => {
+              if (mapFails && (desc.usage & GPUBufferUsage.MAP_READ) !== 0) {
+                mapFails = false;
+                return Promise.reject(new Error('injected map failure'));
+              }
+              return mapAsync(...args);
+            },
+          });
+          return buffer;
+        };
+      }
+      if (key === 'pushErrorScope') {
+        return (filter: GPUErrorFilter) => {
+          scopes.push(filter);
+          target.pushErrorScope(filter);
+        };
+      }
+      if (key === 'popErrorScope') {
+        return async () => {
+          const filter = scopes.pop()!;
+          const error = await target.popErrorScope();
+          const injected = failing.get(filter);
+          if (injected !== undefined) {
+            failing.delete(filter);
+            return filter === 'out-of-memory' ? new GPUOutOfMemoryError(injected) : new GPUValidationError(injected);
+          }
+          return error;
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return {
+    device,
+    created,
+    destroyed,
+    failScope: (filter, message) => failing.set(filter, message),
+    failMap: () => {
+      mapFails = true;
+    },
+    get submissions() {
+      return submissions;
+    },
+  };
+}

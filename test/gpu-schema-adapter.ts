@@ -5,7 +5,7 @@
  * fields are derived from it and checked on the way out, so packing, WGSL alignment and device
  * storage are all exercised). The queue's rules and ordering are the GPU queue's own.
  */
-import { GpuMessageQueue, defineMessage, type Queue, type QueueOptions, type QueueStats, type WaitOptions } from 'ringkernel';
+import { GpuMessageQueue, defineMessage, type GpuQueueOptions, type Queue, type QueueOptions, type QueueStats, type WaitOptions } from 'ringkernel';
 import type { Msg } from './helpers.js';
 
 export const testSchema = defineMessage({ name: 'TestMsg', fields: { code: 'u32', half: 'f32', v: 'vec3<f32>', neg: 'i32' } });
@@ -15,11 +15,13 @@ export class SchemaAdapter implements Queue<Msg> {
   private originals: (Msg | undefined)[] = [];
   private constructor(readonly inner: GpuMessageQueue<Enc>) {}
 
-  static async create(options: QueueOptions<Msg> = {}): Promise<SchemaAdapter> {
+  /** `extra`: GPU options (prefetch, verify, ...) on top of the contract's. */
+  static async create(options: QueueOptions<Msg> = {}, extra: Omit<GpuQueueOptions<Enc>, keyof QueueOptions<Enc> | 'schema'> = {}): Promise<SchemaAdapter> {
     let adapter: SchemaAdapter | undefined;
     const onDrop = options.onDrop;
     const inner = await GpuMessageQueue.create<Enc>({
       ...(options as unknown as QueueOptions<Enc>),
+      ...extra,
       schema: testSchema,
       onDrop: onDrop ? (e: Enc) => onDrop(adapter!.dec(e)) : undefined,
     });

@@ -139,6 +139,45 @@ export const scenarioArb = (backpressure: BackpressureStrategy): fc.Arbitrary<Sc
     ops: fc.array(opArb, { minLength: 1, maxLength: 40, size: 'max' }),
   });
 
+/** Any priority 0..255 (or absent): batches spread over many buckets. */
+const widePrioArb: fc.Arbitrary<Prio> = fc.oneof({ weight: 1, arbitrary: fc.constant<Prio>('absent') }, { weight: 9, arbitrary: fc.integer({ min: 0, max: 255 }) });
+
+/**
+ * Operations on large queues: batches of up to 120 messages over all 256 priorities and getMany
+ * of up to 150, so the queue holds hundreds of messages, far more than a GPU queue's head copy,
+ * and ordering is decided by the device's storage, not by a host copy.
+ */
+export const largeOpArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('putMany' as const),
+      priorities: fc.array(widePrioArb, { minLength: 1, maxLength: 120 }),
+      timeout: timeoutArb,
+      signal: signalArb,
+    }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('put' as const), priority: widePrioArb, timeout: timeoutArb, signal: signalArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('putNowait' as const), priority: widePrioArb }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('getMany' as const), max: fc.integer({ min: 1, max: 150 }), timeout: timeoutArb, signal: signalArb }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('get' as const), timeout: timeoutArb, signal: signalArb }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'getNowait' as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'peek' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat(7) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(5, 10, 30) }) },
+);
+
+export const largeScenarioArb = (backpressure: BackpressureStrategy): fc.Arbitrary<Scenario> =>
+  fc.record({
+    backpressure: fc.constant(backpressure),
+    maxSize: fc.integer({ min: 80, max: 400 }),
+    ops: fc.array(largeOpArb, { minLength: 4, maxLength: 30, size: 'max' }),
+  });
+
 // ---------------------------------------------------------------------------------------------
 // Turning specs into arguments (shared by the runner and the model so message ids agree)
 

@@ -36,6 +36,10 @@ export interface StressConfig {
   /** Messages each producer brings. */
   messagesPerProducer: number;
   seed: number;
+  /** Largest putMany batch (default 4); large batches fill a large queue. */
+  batch?: number;
+  /** Priorities over all of 0..255 instead of four levels. */
+  widePriorities?: boolean;
 }
 
 export interface StressAccount {
@@ -58,7 +62,7 @@ export async function runStress(
   settle: (q: StressQueue) => Promise<void>,
   config: StressConfig,
 ): Promise<StressAccount> {
-  const { backpressure, maxSize, producers, consumers, messagesPerProducer, seed } = config;
+  const { backpressure, maxSize, producers, consumers, messagesPerProducer, seed, batch: maxBatch = 4, widePriorities = false } = config;
   const random = rng(seed);
   const droppedIds: string[] = [];
   const q = await make({ maxSize, backpressure, onDrop: (m) => droppedIds.push(m.id) });
@@ -108,7 +112,7 @@ export async function runStress(
       else if (r < 0.13) await sleep(randInt(random, 0, 3));
       const next = (): Msg => {
         produced++;
-        return { id: `p${p}-${k++}`, priority: randInt(random, 0, 3) * 85 };
+        return { id: `p${p}-${k++}`, priority: widePriorities ? randInt(random, 0, 255) : randInt(random, 0, 3) * 85 };
       };
       const kind = random();
       if (kind < 0.35) {
@@ -131,7 +135,7 @@ export async function runStress(
           } else unexpected.push(`put ${m.id}: ${String(e)}`);
         }
       } else {
-        const batch = Array.from({ length: Math.min(randInt(random, 1, 4), messagesPerProducer - k) }, next);
+        const batch = Array.from({ length: Math.min(randInt(random, 1, maxBatch), messagesPerProducer - k) }, next);
         // No signal here: an aborted putMany does not say how many of its messages went in.
         const timeout = randomTimeout();
         try {

@@ -74,12 +74,23 @@ export async function requestAdapter(options?: GPURequestAdapterOptions): Promis
 }
 
 /**
+ * Storage buffers per shader stage ringkernel asks for where the adapter has them: a kernel
+ * over two queues through the device-side API binds 8 (4 per queue) plus its own; the spec's
+ * default is 8.
+ */
+export const WANTED_STORAGE_BUFFERS_PER_STAGE = 16;
+
+/**
  * A new device. `limits: 'adapter'` asks for the adapter's largest storage binding and buffer
- * sizes; the default asks for the spec defaults (128 MiB per storage binding, 256 MiB per buffer).
+ * sizes; the default asks for the spec defaults (128 MiB per storage binding, 256 MiB per
+ * buffer). Either way it asks for up to WANTED_STORAGE_BUFFERS_PER_STAGE storage buffers per
+ * shader stage, as many as the adapter has.
  */
 export async function acquireDevice(options: { limits?: 'default' | 'adapter' } = {}): Promise<AcquiredDevice> {
   const adapter = await requestAdapter();
   const requiredLimits: Record<string, number> = {};
+  const storageBuffers = Math.min(adapter.limits.maxStorageBuffersPerShaderStage, WANTED_STORAGE_BUFFERS_PER_STAGE);
+  if (storageBuffers > 8) requiredLimits.maxStorageBuffersPerShaderStage = storageBuffers;
   if (options.limits === 'adapter') {
     requiredLimits.maxStorageBufferBindingSize = adapter.limits.maxStorageBufferBindingSize;
     requiredLimits.maxBufferSize = adapter.limits.maxBufferSize;

@@ -125,9 +125,10 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T): { va
   const s = submissionStats(device);
   s.submissions++;
   s.dispatches += enc.dispatches;
+  // (the map first: it is what the caller waits for; the scopes only confirm the submission was valid)
+  const mapped = staging === null ? Promise.resolve() : staging.mapAsync(GPUMapMode.READ, 0, totalBytes);
   const validation = device.popErrorScope();
   const memory = device.popErrorScope();
-  const mapped = staging === null ? Promise.resolve() : staging.mapAsync(GPUMapMode.READ, 0, totalBytes);
   const done = Promise.all([validation, memory, mapped.then(() => true, (error: unknown) => error)]).then(([v, m, map]) => {
     const gpuError = v ?? m;
     if (gpuError !== null) {

@@ -120,8 +120,8 @@ function resolveGpuOptions<T>(options: GpuQueueOptions<T>): ResolvedOptions {
     throw new RangeError(`prefetch must be an integer 0..${HEAD_MAX}, got ${String(prefetch)}`);
   }
   if (typeof verify !== 'boolean') throw new TypeError(`verify must be a boolean, got ${typeof verify}`);
-  if (initialSeq !== undefined && (!Number.isSafeInteger(initialSeq) || initialSeq < 0 || initialSeq > MAX_SEQUENCE - 2 ** 40)) {
-    throw new RangeError(`initialSeq must be an integer 0..2^53 - 2^40, got ${String(initialSeq)}`);
+  if (initialSeq !== undefined && (!Number.isSafeInteger(initialSeq) || initialSeq < 0)) {
+    throw new RangeError(`initialSeq must be an integer 0..2^53 - 1, got ${String(initialSeq)}`);
   }
   if (initialTicket !== undefined && (!Number.isInteger(initialTicket) || initialTicket < 0 || initialTicket > 0xffffffff)) {
     throw new RangeError(`initialTicket must be a u32, got ${String(initialTicket)}`);
@@ -239,12 +239,32 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
   get hostTableSize(): number {
     return this.table.size;
   }
-  /** @internal the device's counters after the last readback */
-  get deviceCounters(): { count: number; enqueued: number; dequeued: number; dropped: number; cleared: number; error: number; nextSeq: number } | null {
+  /** @internal the device's counters after the last readback (`avail`, `inbox`: the device-side API's reservation counters, AVAIL as i32) */
+  get deviceCounters(): {
+    count: number;
+    enqueued: number;
+    dequeued: number;
+    dropped: number;
+    cleared: number;
+    error: number;
+    nextSeq: number;
+    avail: number;
+    inbox: number;
+  } | null {
     const g = this.lastGlobals;
     if (!g) return null;
     const w64 = (i: number): number => g[i] + g[i + 1] * 4294967296;
-    return { count: g[G.COUNT], enqueued: w64(G.ENQ), dequeued: w64(G.DEQ), dropped: w64(G.DROPPED), cleared: w64(G.CLEARED), error: g[G.ERR], nextSeq: w64(G.NEXTSEQ) };
+    return {
+      count: g[G.COUNT],
+      enqueued: w64(G.ENQ),
+      dequeued: w64(G.DEQ),
+      dropped: w64(G.DROPPED),
+      cleared: w64(G.CLEARED),
+      error: g[G.ERR],
+      nextSeq: w64(G.NEXTSEQ),
+      avail: g[G.AVAIL] | 0,
+      inbox: g[G.INBOX],
+    };
   }
 
   // ---------------------------------------------------------------- contract
@@ -466,6 +486,12 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     return entry;
   }
 
+  /** Offers push column n to the head copy; returns the copy's new admit bound. */
+  private offerHead(n: number, priority: number, seq: number, message: T | undefined): number {
+    this.head.push(priority, seq, () => this.columnEntry(n, priority, seq, message));
+    return this.head.admitBound();
+  }
+
   protected insert(priority: number, message: T): void {
     this.makeRoom(0);
     const log = this.log;
@@ -475,7 +501,6 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     log.reserve(1);
     const n = log.n;
     log.prio[n] = priority;
-    log.seq[n] = seq;
     const W = this.words;
     if (message instanceof PackedRef) {
       // one message of a packed batch (slow path): its words as given
@@ -486,7 +511,10 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
       log.msgs[n] = undefined;
     } else {
       if (this.schema) this.schema.pack(message as T & object, log.views.u, log.views.f, log.views.i, n * W);
-      else this.table.set(seq, message);
+      else {
+        log.seq[n] = seq;
+        this.table.set(seq, message);
+      }
       log.msgs[n] = message;
     }
     seg.end = log.n = n + 1;
@@ -523,33 +551,30 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
       if (packed) {
         prio.set((priorities as Uint8Array).subarray(j, end), n);
         log.words.set(packed.words.subarray(j * W, end * W), n * W);
-        const n0 = n;
-        for (; n < n0 + m; n++) {
-          const seq = seq0 + (n - n0);
-          seqs[n] = seq;
-          // only a push that can enter the head copy costs more than a compare
-          if (head.wouldTake(prio[n])) {
-            const at = n;
-            head.push(prio[n], seq, () => this.columnEntry(at, prio[at], seq, undefined));
-          }
+        // only a push that can enter the head copy costs more than a compare
+        // (no closure in the loop body: a captured loop variable costs a context per message)
+        let bound = head.admitBound();
+        for (let k = 0; k < m; k++) {
+          if (prio[n + k] > bound) bound = this.offerHead(n + k, prio[n + k], seq0 + k, undefined);
         }
+        n += m;
         j = end;
       } else {
         const schema = this.schema;
         const msgs = log.msgs;
         const v = log.views;
+        let bound = head.admitBound();
         for (let seq = seq0; j < end; j++, n++, seq++) {
           const message = messages[j];
           const priority = priorities[j];
           prio[n] = priority;
-          seqs[n] = seq;
           msgs[n] = message;
           if (schema) schema.pack(message as T & object, v.u, v.f, v.i, n * W);
-          else this.table.set(seq, message);
-          if (head.wouldTake(priority)) {
-            const at = n;
-            head.push(priority, seq, () => this.columnEntry(at, priority, seq, message));
+          else {
+            seqs[n] = seq;
+            this.table.set(seq, message);
           }
+          if (priority > bound) bound = this.offerHead(n, priority, seq, message);
         }
       }
       seg.end = log.n = n;

@@ -51,8 +51,7 @@ export class HeadCopy<T> {
   push(priority: number, seq: number, make: () => HeadEntry<T>): void {
     const c = this.entries;
     if (!this.maintained) {
-      if (c.length !== 0 || !this.complete) this.reset(false);
-      else this.complete = false;
+      this.reset(false);
       return;
     }
     // position: after every entry with priority >= priority (the new message is the newest)
@@ -78,12 +77,14 @@ export class HeadCopy<T> {
     }
   }
 
-  /** Whether a push of this priority would enter the copy (a cheap pre-check for batches). */
-  wouldTake(priority: number): boolean {
-    if (!this.maintained) return true;
+  /**
+   * For batches: a push enters the copy only if its priority is above this bound (-1: every
+   * push must be offered; 255: none enters). Valid until the next push() that returned true.
+   */
+  admitBound(): number {
+    if (!this.maintained || this.complete) return -1;
     const c = this.entries;
-    if (this.complete) return true;
-    return c.length !== 0 && priority > c[c.length - 1].priority;
+    return c.length === 0 ? 255 : c[c.length - 1].priority;
   }
 
   /** Removes and returns the first n entries (n <= length); `sizeAfter` is the queue's size after the take. */

@@ -76,6 +76,7 @@ export class OpLog<T> {
   /** pushes recorded since the last submission */
   n = 0;
   prio = new Uint8Array(1024);
+  /** opaque mode: the sequence number of push i (its key in the queue's table) */
   seq = new Float64Array(1024);
   /** the caller's object per push (undefined for a packed push) */
   msgs: (T | undefined)[] = [];

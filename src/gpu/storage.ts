@@ -123,7 +123,7 @@ export class QueueStorage {
       ctl: { label: 'rk-ctl', size: CTL_WORDS * 4, usage: S | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, binding: 'storage', purpose: why },
       blk: { label: 'rk-blk', size: 2 * sz.nBlocks * 4, usage: S | GPUBufferUsage.COPY_DST, binding: 'storage', purpose: why },
       pool: { label: 'rk-pool', size: sz.slots * W * 4, usage: S | GPUBufferUsage.COPY_DST, binding: 'storage', purpose: why },
-      seqs: { label: 'rk-seqs', size: sz.slots * 8, usage: S, binding: 'storage', purpose: why },
+      seqs: { label: 'rk-seqs', size: sz.slots * 8, usage: S | GPUBufferUsage.COPY_DST, binding: 'storage', purpose: why },
       scr: { label: 'rk-scratch', size: sz.scrWords * 4, usage: S, binding: 'storage', purpose: why },
       inp: { label: 'rk-in', size: 4096, usage: S | GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM, binding: 'storage', purpose: why },
       outb: { label: 'rk-out', size: 4096, usage: S | GPUBufferUsage.COPY_SRC, binding: 'storage', purpose: why },
