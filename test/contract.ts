@@ -1255,7 +1255,7 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
         const get = track(q.get());
         await sleep(5);
         q.putNowait(msg('a'));
-        await sleep(5);
+        await flush(q);
         expect(get.status).toBe('fulfilled');
         expect(get.value?.id).toBe('a');
       });

@@ -3,18 +3,22 @@
  *
  * A step (a queue's host operations, a user kernel with its queues bound, a ring kernel's tick,
  * a head fetch) encodes its dispatches into one shared compute pass and asks for ranges of GPU
- * buffers to read back. `submit` then runs every step's encoding inside `validation` and
- * `out-of-memory` error scopes, finishes one command buffer, submits it, copies all requested
- * ranges into one staging buffer and maps it once. Steps find their data at the word offsets
- * their `readback` calls returned.
+ * buffers to read back. `submit` then finishes one command buffer, submits it, copies all
+ * requested ranges into one staging buffer and maps it once. Steps find their data at the word
+ * offsets their `readback` calls returned.
+ *
+ * Error scopes cost about 20-25 us a submission each on the software adapter (their promises),
+ * so the hot path has none: a rejected command buffer is detected by a sentinel (SubmitOptions),
+ * and a buffer a step (or the staging) must create is made inside an `out-of-memory` scope of
+ * its own, awaited with the submission, so only submissions that allocate pay for one.
  *
  * INVARIANTS
  *   - Readback copies are encoded after every dispatch of the submission: a range holds what the
  *     buffer contains once all steps ran, so steps must not reuse a range another step reads.
- *   - A submission the GPU rejects (a validation or out-of-memory error) rejects with
+ *   - A submission the GPU rejects (an invalid command buffer, a failed allocation) rejects with
  *     GpuQueueError / GpuOutOfMemoryError and its readback is never decoded (Dawn drops an
- *     invalid command buffer and only reports it through the scope: the staging buffer would
- *     hold zeros). A failed map rejects with DeviceLostError.
+ *     invalid command buffer and only reports it as an error: the staging buffer would hold
+ *     stale data). A failed map rejects with DeviceLostError.
  *   - Staging buffers and host copies are pooled per device and reused.
  */
 import { gpuErrorAsError } from './buffers.js';
@@ -39,6 +43,8 @@ export interface StepEncoder {
   readback(src: GPUBuffer, offset: number, bytes: number): number;
   /** Number of dispatches encoded so far (for profiles and tests). */
   dispatches: number;
+  /** Creates a buffer inside an `out-of-memory` scope that the submission awaits (it rejects with GpuOutOfMemoryError). */
+  createBuffer(descriptor: GPUBufferDescriptor): GPUBuffer;
 }
 
 interface PendingCopy {
@@ -48,9 +54,18 @@ interface PendingCopy {
   at: number;
 }
 
+/** Creates a buffer inside its own out-of-memory scope; the scope's result joins `scopes`. */
+function allocate(device: GPUDevice, descriptor: GPUBufferDescriptor, scopes: Promise<GPUError | null>[]): GPUBuffer {
+  device.pushErrorScope('out-of-memory');
+  const buffer = device.createBuffer(descriptor);
+  scopes.push(device.popErrorScope());
+  return buffer;
+}
+
 class Encoding implements StepEncoder {
   dispatches = 0;
   readonly copies: PendingCopy[] = [];
+  readonly memoryScopes: Promise<GPUError | null>[] = [];
   words = 0;
   private open: GPUComputePassEncoder | null = null;
   readonly encoder: GPUCommandEncoder;
@@ -70,6 +85,9 @@ class Encoding implements StepEncoder {
       this.open.end();
       this.open = null;
     }
+  }
+  createBuffer(descriptor: GPUBufferDescriptor): GPUBuffer {
+    return allocate(this.device, descriptor, this.memoryScopes);
   }
   readback(src: GPUBuffer, offset: number, bytes: number): number {
     const at = this.words;
@@ -93,32 +111,77 @@ export function submissionStats(device: GPUDevice): SubmissionStats {
   return s;
 }
 
+export interface SubmitOptions {
+  /**
+   * How a command buffer the GPU rejects is detected. 'sentinel' (default): the command buffer
+   * ends by copying a 64-bit submission serial (written just before) into the readback; a
+   * rejected command buffer never copies it, so a stale serial means "rejected", and the GPU's
+   * message comes from the device's uncaptured-error event. 'scope': a validation error scope
+   * around the encoding, whose error is the rejection's cause; it costs about 25 us a submission
+   * on the software adapter (the scope's promise), so it is kept for work of the user's (a user
+   * kernel run), whose errors must be reported exactly.
+   */
+  detect?: 'sentinel' | 'scope';
+}
+
+interface Sentinel {
+  buffer: GPUBuffer;
+  serial: number;
+  /** the device's last uncaptured error (our own sentinel-checked submissions use no scope) */
+  lastError: GPUError | null;
+}
+const sentinels = new WeakMap<GPUDevice, Sentinel>();
+function sentinelOf(device: GPUDevice, scopes: Promise<GPUError | null>[]): Sentinel {
+  let s = sentinels.get(device);
+  if (s === undefined) {
+    const created: Sentinel = {
+      buffer: allocate(device, { label: 'ringkernel-serial', size: 16, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }, scopes),
+      serial: 0,
+      lastError: null,
+    };
+    device.addEventListener('uncapturederror', (event) => {
+      created.lastError = (event as GPUUncapturedErrorEvent).error;
+    });
+    sentinels.set(device, (s = created));
+  }
+  return s;
+}
+
 /**
  * Builds one submission: `build` encodes every step (synchronously) and returns what the caller
  * needs afterwards; `done` resolves with the readback once the GPU ran it. Throws (nothing
  * submitted) when `build` throws or setImmediate is faked.
  */
-export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T): { value: T; done: Promise<Readback> } {
+export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, options: SubmitOptions = {}): { value: T; done: Promise<Readback> } {
   if (immediateFaked()) throw new Error(FAKE_IMMEDIATE_MESSAGE);
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
+  const scoped = options.detect === 'scope';
+  if (scoped) device.pushErrorScope('validation');
   let value: T;
-  let enc: Encoding;
+  let enc!: Encoding;
   let staging: GPUBuffer | null = null;
   let totalBytes = 0;
+  let serialAt = -1;
+  let serial = 0;
+  let sentinel: Sentinel | null = null;
   try {
     enc = new Encoding(device);
     value = build(enc);
+    if (!scoped) {
+      sentinel = sentinelOf(device, enc.memoryScopes);
+      serial = ++sentinel.serial;
+      device.queue.writeBuffer(sentinel.buffer, 0, new Uint32Array([serial % 4294967296, Math.floor(serial / 4294967296)]));
+      sentinel.lastError = null;
+      serialAt = enc.readback(sentinel.buffer, 0, 8);
+    }
     enc.endPass();
     totalBytes = enc.words * 4;
     if (totalBytes > 0) {
-      staging = takeStaging(device, totalBytes);
+      staging = takeStaging(device, totalBytes, enc.memoryScopes);
       for (const c of enc.copies) enc.encoder.copyBufferToBuffer(c.src, c.offset, staging, c.at * 4, c.bytes);
     }
     device.queue.submit([enc.encoder.finish()]);
   } catch (error) {
-    void device.popErrorScope().catch(() => undefined);
-    void device.popErrorScope().catch(() => undefined);
+    if (scoped) void device.popErrorScope().catch(() => undefined);
     if (staging !== null) giveStaging(device, staging);
     throw error;
   }
@@ -127,31 +190,35 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T): { va
   s.dispatches += enc.dispatches;
   // (the map first: it is what the caller waits for; the scopes only confirm the submission was valid)
   const mapped = staging === null ? Promise.resolve() : staging.mapAsync(GPUMapMode.READ, 0, totalBytes);
-  const validation = device.popErrorScope();
-  const memory = device.popErrorScope();
+  const validation = scoped ? device.popErrorScope() : Promise.resolve(null);
+  const memory =
+    enc.memoryScopes.length === 0 ? Promise.resolve(null) : Promise.all(enc.memoryScopes).then((errors) => errors.find((e) => e !== null) ?? null);
   const done = Promise.all([validation, memory, mapped.then(() => true, (error: unknown) => error)]).then(([v, m, map]) => {
-    const gpuError = v ?? m;
-    if (gpuError !== null) {
+    const fail = (error: Error, broken: boolean): never => {
       if (staging !== null) {
         if (map === true) staging.unmap();
-        giveStaging(device, staging, map !== true);
+        giveStaging(device, staging, broken || map !== true);
       }
-      const cause = gpuErrorAsError(gpuError);
-      if (m !== null) throw new GpuOutOfMemoryError(`ringkernel: the GPU ran out of memory for a submission: ${gpuError.message}`, { cause });
-      throw new GpuQueueError(`ringkernel: the GPU rejected a submission: ${gpuError.message}`, { cause });
-    }
+      throw error;
+    };
+    if (m !== null) fail(new GpuOutOfMemoryError(`ringkernel: the GPU ran out of memory for a submission: ${m.message}`, { cause: gpuErrorAsError(m) }), false);
+    if (v !== null) fail(new GpuQueueError(`ringkernel: the GPU rejected a submission: ${v.message}`, { cause: gpuErrorAsError(v) }), false);
     if (map !== true) {
-      if (staging !== null) giveStaging(device, staging, true);
       const lost = new DeviceLostError(`the GPU device was lost while reading back a submission: ${String(map)}`);
       (lost as { cause?: unknown }).cause = map;
-      throw lost;
+      fail(lost, true);
+    }
+    const mappedWords = new Uint32Array(staging!.getMappedRange(0, totalBytes));
+    if (sentinel !== null && mappedWords[serialAt] + mappedWords[serialAt + 1] * 4294967296 !== serial) {
+      // the command buffer never ran: the GPU rejected it
+      const gpuError = sentinel.lastError;
+      const message = gpuError?.message ?? 'the command buffer was dropped';
+      fail(new GpuQueueError(`ringkernel: the GPU rejected a submission: ${message}`, { cause: gpuError ? gpuErrorAsError(gpuError) : undefined }), false);
     }
     const words = takeHost(device, totalBytes / 4);
-    if (staging !== null) {
-      words.set(new Uint32Array(staging.getMappedRange(0, totalBytes)));
-      staging.unmap();
-      giveStaging(device, staging);
-    }
+    words.set(mappedWords);
+    staging!.unmap();
+    giveStaging(device, staging!);
     let released = false;
     return {
       words,
@@ -181,10 +248,10 @@ function nextPow2(n: number): number {
   while (p < n) p *= 2;
   return p;
 }
-function takeStaging(device: GPUDevice, bytes: number): GPUBuffer {
+function takeStaging(device: GPUDevice, bytes: number, scopes: Promise<GPUError | null>[]): GPUBuffer {
   const size = Math.max(bytes, Math.min(nextPow2(bytes), Math.floor(device.limits.maxBufferSize / 4) * 4));
   const buf = poolsOf(device).staging.get(size)?.pop();
-  return buf ?? device.createBuffer({ label: 'ringkernel-readback', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  return buf ?? allocate(device, { label: 'ringkernel-readback', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }, scopes);
 }
 function giveStaging(device: GPUDevice, buf: GPUBuffer, broken = false): void {
   const list = poolsOf(device).staging;

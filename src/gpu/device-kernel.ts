@@ -66,13 +66,18 @@ export async function runDeviceKernel(
       if (q.brokenBy) throw q.brokenBy;
     }
     const inboxes = queues.map((q) => inboxRecords(q.storage, requested ?? Math.min(q.maxSize, 65536)));
-    const built = submit(device, (e): RunReadback[] => {
-      queues.forEach((q, i) => encodeRunPrepare(e, q.storage, inboxes[i], q.runHeadCount));
-      const pass = e.commands().beginComputePass({ label: 'ringkernel-user-kernel' });
-      encode(pass, queues.map((q) => q.storage.deviceApiGroup()));
-      pass.end();
-      return queues.map((q) => encodeRunCommit(e, q.storage, q.runHeadCount));
-    });
+    // (a validation scope: the user's encoding may be invalid, and its error is the run's cause)
+    const built = submit(
+      device,
+      (e): RunReadback[] => {
+        queues.forEach((q, i) => encodeRunPrepare(e, q.storage, inboxes[i], q.runHeadCount));
+        const pass = e.commands().beginComputePass({ label: 'ringkernel-user-kernel' });
+        encode(pass, queues.map((q) => q.storage.deviceApiGroup()));
+        pass.end();
+        return queues.map((q) => encodeRunCommit(e, q.storage, q.runHeadCount));
+      },
+      { detect: 'scope' },
+    );
     let rb;
     try {
       rb = await built.done;

@@ -24,8 +24,8 @@ export function inboxRecords(s: QueueStorage, requested: number): number {
 
 /** Encodes dev_prepare: the queue is snapshotted for the device-side API, with room for `inbox` pushes. */
 export function encodeRunPrepare(e: StepEncoder, s: QueueStorage, inbox: number, headCount: number): void {
-  s.ensure('inp', inbox * (s.words + 1) * 4);
-  s.ensure('outb', Math.max(headCount * (s.words + 2) * 4, 16));
+  s.ensure('inp', inbox * (s.words + 1) * 4, e);
+  s.ensure('outb', Math.max(headCount * (s.words + 2) * 4, 16), e);
   const params = new Uint32Array((RUN_RECORDS * PARAM_STRIDE) / 4);
   const at = (r: number, field: number, v: number): void => {
     params[(r * PARAM_STRIDE) / 4 + field] = v;

@@ -97,7 +97,7 @@ export class OpsEncoder {
     }
     const headAt = outWords;
     outWords += headCount * R;
-    s.ensure('outb', Math.max(outWords * 4, 16));
+    s.ensure('outb', Math.max(outWords * 4, 16), e);
 
     this.plan(segments, upload, headCount, deviceSize, dropAt, popAt, headAt);
     const recs = this.records;
@@ -113,7 +113,7 @@ export class OpsEncoder {
       if (this.staging.length < total) this.staging = new Uint32Array(Math.max(total, this.staging.length * 2));
       this.staging.set(recs.data.subarray(0, base));
       if (upWords > 0) this.staging.set(upload!, base);
-      s.ensure('inp', total * 4);
+      s.ensure('inp', total * 4, e);
       e.device.queue.writeBuffer(s.inp, 0, this.staging.buffer, 0, total * 4);
       const pass = e.pass();
       pass.setBindGroup(0, s.group());
@@ -189,21 +189,23 @@ export class OpsEncoder {
       // the head fetch rides on the last segment when its dispatch runs the items itself
       const withHead = headPending && i === last && (tiny || small);
       if (withHead) headPending = false;
-      const fields: Partial<Record<ParamName, number>> = {
-        n,
-        popK: K,
-        kOut,
-        kOld,
-        seqSkip: seg.seqSkip,
-        inOff: seg.uploadOff + BUCKETS,
-        cntOff: seg.uploadOff,
-        outOff: popAt[i],
-        tableOff: 0,
-        allocOff: s.allocOff,
-        planOff: s.planOff,
-        flags: (seg.popIsClear ? FLAG.CLEAR : 0) | (small ? FLAG.SMALL : 0) | (withHead ? FLAG.HEAD : 0),
-        ...(withHead ? { peekN: headCount, peekOff: headAt } : {}),
-      };
+      // (fields set one by one: this runs for every submission, a put + get's included)
+      const r = recs.add();
+      recs.set(r, PF.n, n);
+      recs.set(r, PF.popK, K);
+      recs.set(r, PF.kOut, kOut);
+      recs.set(r, PF.kOld, kOld);
+      recs.set(r, PF.seqSkip, seg.seqSkip);
+      recs.set(r, PF.inOff, seg.uploadOff + BUCKETS);
+      recs.set(r, PF.cntOff, seg.uploadOff);
+      recs.set(r, PF.outOff, popAt[i]);
+      recs.set(r, PF.allocOff, s.allocOff);
+      recs.set(r, PF.planOff, s.planOff);
+      recs.set(r, PF.flags, (seg.popIsClear ? FLAG.CLEAR : 0) | (small ? FLAG.SMALL : 0) | (withHead ? FLAG.HEAD : 0));
+      if (withHead) {
+        recs.set(r, PF.peekN, headCount);
+        recs.set(r, PF.peekOff, headAt);
+      }
       if (tiny && n > 0) {
         // the pushed priorities' range, so seg_tiny visits only those buckets
         let lo = BUCKETS - 1;
@@ -214,10 +216,9 @@ export class OpsEncoder {
             hi = k;
           }
         }
-        fields.kLo = lo;
-        fields.kHi = hi;
+        recs.set(r, PF.kLo, lo);
+        recs.set(r, PF.kHi, hi);
       }
-      const r = record(fields);
       dispatch(tiny ? 'seg_tiny' : 'seg_main', 1, r);
       if (!tiny && !small) dispatch('seg_move', n + kOld, r);
       devSize += n - K;

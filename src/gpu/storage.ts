@@ -11,6 +11,7 @@
  * keeps every submission within `maxUploadWords` / `maxOutputWords`.
  */
 import { checkBufferLimits, createBuffers } from '../device/buffers.js';
+import type { StepEncoder } from '../device/submission.js';
 import { BUCKETS, CTL_WORDS, F, G, NONE, PARAM_STRIDE, PARAM_WORDS, bk } from './layout.js';
 import { queuePipelines, type QueuePipelines } from './pipelines.js';
 
@@ -184,8 +185,8 @@ export class QueueStorage {
     return this.destroyed;
   }
 
-  /** Grows `inp` or `outb` to hold `bytes` (bind groups over it are rebuilt on next use). */
-  ensure(which: 'inp' | 'outb', bytes: number): void {
+  /** Grows `inp` or `outb` to hold `bytes` (bind groups over it are rebuilt on next use); `e` allocates it inside its submission's out-of-memory scope. */
+  ensure(which: 'inp' | 'outb', bytes: number, e: StepEncoder): void {
     const buf = this[which];
     if (buf.size >= bytes) return;
     if (bytes > this.bufferLimit) {
@@ -202,7 +203,7 @@ export class QueueStorage {
     };
     checkBufferLimits(this.device, spec);
     buf.destroy();
-    this[which] = this.device.createBuffer(spec);
+    this[which] = e.createBuffer(spec);
     this.bindGroup = null;
     this.apiGroup = null;
     if (which === 'inp') this.inpParamGroups = [];
