@@ -123,6 +123,33 @@ fn walk_bucket(k: u32, head: u32, take: u32, n: u32, tableAt: u32, commit: bool,
   return passed;
 }
 
+// Links a fresh block from the top of the free stack after block b (serial pushes); a pool
+// without a free block is flagged ERR_POOL.
+fn link_fresh(b: u32, freeTop: ptr<function, u32>, err: ptr<function, u32>) -> u32 {
+  var nb = 0u;
+  if (*freeTop == 0u) { *err |= ERR_POOL; } else { *freeTop -= 1u; nb = free_at(*freeTop); }
+  set_next(b, nb);
+  set_next(nb, NONE);
+  return nb;
+}
+
+// The one way a single message joins a bucket (serial pushes: seg_tiny, a ring kernel's small
+// ingest): its W payload words from inp[payload ..] and its 64-bit seq go to ticket TAIL of
+// bucket k, in the tail block, which always exists; when the new tail starts a block, a fresh
+// one is linked from the free stack, so it exists again.
+fn push_record(k: u32, payload: u32, seq: vec2<u32>, W: u32, freeTop: ptr<function, u32>, err: ptr<function, u32>) {
+  let shift = bshift();
+  let mask = (1u << shift) - 1u;
+  let t = ld(bk(F_TAIL, k));
+  let b = ld(bk(F_TAILBLK, k));
+  let slot = (b << shift) + (t & mask);
+  set_slot_seq(slot, seq);
+  for (var w = 0u; w < W; w++) { pool[slot * W + w] = inp[payload + w]; }
+  if (((t + 1u) & mask) == 0u) { st(bk(F_TAILBLK, k), link_fresh(b, freeTop, err)); }
+  st(bk(F_TAIL, k), t + 1u);
+  set_occupied(k, true);
+}
+
 // Exclusive scan of 256 vec4 values across the workgroup (four scans for the price of one): one
 // invocation adds them up serially (256 steps; far cheaper to compile on software adapters than a
 // barrier-per-step tree scan). The total is left in wtotal. Must be reached in uniform control flow.

@@ -271,15 +271,6 @@ fn seg_move(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   seg_item(linear_id(wid, nwg, lid), bshift(), words());
 }
 
-// Links a fresh block from the top of the free stack after block b (seg_tiny's serial pushes).
-fn link_fresh(b: u32, freeTop: ptr<function, u32>, err: ptr<function, u32>) -> u32 {
-  var nb = 0u;
-  if (*freeTop == 0u) { *err |= ERR_POOL; } else { *freeTop -= 1u; nb = free_at(*freeTop); }
-  set_next(b, nb);
-  set_next(nb, NONE);
-  return nb;
-}
-
 // Writes up to `limit - got` records of the most urgent messages, from the highest bucket down,
 // at outb[outAt + got * (W + 2) ..]; with `commit` they are also removed. Returns the new got.
 fn tiny_take(limit: u32, got0: u32, outAt: u32, write: bool, commit: bool, freeTop: ptr<function, u32>) -> u32 {
@@ -328,31 +319,16 @@ fn seg_tiny() {
   var freeTop = ld(G_FREETOP);
   let seq = add64(ld64(G_NEXTSEQ), P.seqSkip);
   var err = 0u;
-  // ---- pushes
+  // ---- pushes (the counting sort makes a bucket's pushes consecutive)
   if (n > 0u) {
     var p = 0u;
     for (var i = 255u - P.kHi; i <= 255u - P.kLo; i++) {
       let k = 255u - i;
       let c = inp[P.cntOff + k];
-      if (c == 0u) { continue; }
-      let tail = ld(bk(F_TAIL, k));
-      var b = ld(bk(F_TAILBLK, k));
       for (var r = 0u; r < c; r++) {
-        let t = tail + r;
-        // the tail block is full: link a fresh one from the free stack
-        if (r > 0u && (t & mask) == 0u) { b = link_fresh(b, &freeTop, &err); }
         let rec = P.inOff + (p + r) * S;
-        let slot = (b << shift) + (t & mask);
-        set_slot_seq(slot, add64(seq, inp[rec] >> 8u));
-        for (var w = 0u; w < W; w++) { pool[slot * W + w] = inp[rec + 1u + w]; }
+        push_record(k, rec + 1u, add64(seq, inp[rec] >> 8u), W, &freeTop, &err);
       }
-      // a block is linked when its first ticket is written, so the chain ends at the tail's block
-      // exactly as in seg_main, except when the new tail starts a block: link it now
-      let newTail = tail + c;
-      if ((newTail & mask) == 0u) { b = link_fresh(b, &freeTop, &err); }
-      st(bk(F_TAILBLK, k), b);
-      st(bk(F_TAIL, k), newTail);
-      set_occupied(k, true);
       p += c;
     }
   }

@@ -26,3 +26,12 @@ export { runDeviceKernel } from './gpu/device-kernel.js';
 export type { DeviceKernelOptions, DeviceKernelResult } from './gpu/device-kernel.js';
 export { deviceApiWgsl, DEVICE_API_WGSL } from './gpu/device-api.js';
 export type { DeviceQueueBinding } from './gpu/device-api.js';
+// ring kernels
+export { RingKernelRuntime } from './runtime/runtime.js';
+export type { RuntimeOptions, LaunchConfig } from './runtime/runtime.js';
+export { defineRingKernel } from './runtime/kernel.js';
+export type { RingKernelDefinition, RingKernelSpec, KernelContext, KernelStateSpec } from './runtime/kernel.js';
+export { KernelState } from './runtime/state.js';
+export { KernelStateError, KernelNotFoundError, KernelAlreadyExistsError, KernelCompileError, KernelRouteError, NoReplyError } from './runtime/errors.js';
+export type { KernelOperation } from './runtime/errors.js';
+export type { KernelTelemetry, RuntimeSummary, TickLatency } from './runtime/telemetry.js';

@@ -127,7 +127,7 @@ export interface SubmitOptions {
 interface Sentinel {
   buffer: GPUBuffer;
   serial: number;
-  /** the device's last uncaptured error (our own sentinel-checked submissions use no scope) */
+  /** the device's first uncaptured error since the last submission began (sentinel-checked submissions use no scope) */
   lastError: GPUError | null;
 }
 const sentinels = new WeakMap<GPUDevice, Sentinel>();
@@ -139,8 +139,9 @@ function sentinelOf(device: GPUDevice, scopes: Promise<GPUError | null>[]): Sent
       serial: 0,
       lastError: null,
     };
+    // the first error since the submission began: later ones follow from it ("invalid due to a previous error")
     device.addEventListener('uncapturederror', (event) => {
-      created.lastError = (event as GPUUncapturedErrorEvent).error;
+      created.lastError ??= (event as GPUUncapturedErrorEvent).error;
     });
     sentinels.set(device, (s = created));
   }

@@ -222,7 +222,7 @@ export class DeviceLink<T extends object> {
   }
 
   /** The queue broke: every operation still waiting for the device (in flight or recorded) rejects; unreported evictions are settled. */
-  abandon(error: DeviceLostError | GpuQueueError): void {
+  abandon(error: Error): void {
     const rec = this.rec;
     // evictions the device never reported are not notified; known ones waiting behind them are
     for (const p of this.inFlight) for (const s of p.plan.segments) for (const d of s.drops) rec.settleDrop(d, undefined);

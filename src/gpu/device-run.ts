@@ -6,7 +6,7 @@
  */
 import type { StepEncoder } from '../device/submission.js';
 import { FLAG, G, GLOBAL_WORDS, PARAM_STRIDE, PF } from './layout.js';
-import { SEG_CAP, type QueueStorage } from './storage.js';
+import type { QueueStorage } from './storage.js';
 
 export interface RunReadback {
   globalsAt: number;
@@ -19,7 +19,7 @@ const RUN_RECORDS = 4;
 
 /** Inbox records a run can take: the requested capacity within the queue's and the binding's limits. */
 export function inboxRecords(s: QueueStorage, requested: number): number {
-  return Math.max(1, Math.min(requested, SEG_CAP, s.maxSize, Math.floor(s.bufferLimit / 4 / (s.words + 1))));
+  return Math.max(1, Math.min(requested, s.ingestCapacity, Math.floor(s.bufferLimit / 4 / (s.words + 1))));
 }
 
 /** Encodes dev_prepare: the queue is snapshotted for the device-side API, with room for `inbox` pushes. */

@@ -512,6 +512,12 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     this.link.owner = owner;
   }
 
+  /** @internal Rejects every operation recorded or in flight with `error` (an owner shutting the queue down; then close()). */
+  abandonPending(error: Error): void {
+    this.link.abandon(error);
+    this.rec.log.discard();
+  }
+
   /** @internal Whether the queue has recorded operations (or a wanted head fetch) to submit. */
   get hasWork(): boolean {
     return !this.rec.log.isEmpty || this.rec.fetchWanted;

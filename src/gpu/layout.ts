@@ -99,6 +99,8 @@ export const FLAG = {
   HEAD: 16,
   /** ingest: a record whose tag words are not both 0 is diverted to outb instead of pushed */
   DIVERT: 32,
+  /** ring kernel take: the kernel has an output queue, whose room bounds what it takes */
+  HAS_OUTPUT: 64,
 } as const;
 
 /** NONE marks a missing block link / an invalid record's priority word (>= 256 means "no record"). */
@@ -130,6 +132,9 @@ export const PARAM_FIELDS = [
   'kHi',
   'tagOff', // FLAG_DIVERT: word offset of the two tag words in a record's payload
   'outCap', // FLAG_DIVERT: records outb can take
+  'perTick', // ring kernel take: most messages one tick consumes
+  'emits', // ring kernel take and ingest: outputs per input, at most (record positions per input)
+  'failOff', // ring kernel settle: word offset of the per-input failure codes in inp (its work buffer)
 ] as const;
 export type ParamName = (typeof PARAM_FIELDS)[number];
 export const PF = Object.fromEntries(PARAM_FIELDS.map((name, i) => [name, i])) as Readonly<Record<ParamName, number>>;

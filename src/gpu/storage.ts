@@ -70,7 +70,7 @@ function plan(device: GPUDevice, o: StorageOptions) {
   const scrWords = Math.max(segN + BUCKETS * Math.ceil(segN / BUCKETS), planOff + planWords) + 16;
   const bindingLimit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const bufferLimit = Math.floor(Math.min(bindingLimit, o.maxBindingBytes ?? Infinity) / 4) * 4;
-  return { shift, blockSize, nBlocks, slots, seqOff, allocOff, planOff, scrWords, bufferLimit };
+  return { shift, blockSize, nBlocks, slots, seqOff, allocOff, planOff, scrWords, bufferLimit, segN };
 }
 
 export class QueueStorage {
@@ -89,6 +89,8 @@ export class QueueStorage {
   /** largest drop + pop output one submission may produce, in words (the head fetch is extra) */
   readonly maxOutputWords: number;
   readonly seqOff: number;
+  /** record positions one device-ordered push can carry: its ranks sit at scratch 0, its chunk histograms from here */
+  readonly ingestCapacity: number;
   readonly allocOff: number;
   readonly planOff: number;
   readonly p: QueuePipelines;
@@ -149,6 +151,7 @@ export class QueueStorage {
     this.blockSize = sz.blockSize;
     this.nBlocks = sz.nBlocks;
     this.seqOff = sz.seqOff;
+    this.ingestCapacity = sz.segN;
     this.allocOff = sz.allocOff;
     this.planOff = sz.planOff;
     this.bufferLimit = sz.bufferLimit;

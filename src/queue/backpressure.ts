@@ -247,4 +247,10 @@ export abstract class BackpressureQueue<T extends object, D> {
     this.getters.rejectAll(reason);
     this.putters.rejectAll(reason);
   }
+
+  /** @internal Rejects the waiting putters with `putError` and the waiting getters with `getError` (the queue stays open). */
+  failWaiters(putError: Error, getError: Error): void {
+    this.putters.rejectAll(() => putError);
+    this.getters.rejectAll(() => getError);
+  }
 }

@@ -169,6 +169,28 @@ export class MessageQueue<T extends object = Message> extends BackpressureQueue<
     return out;
   }
 
+  /**
+   * @internal Takes the n (<= size) most urgent messages without admitting blocked putters:
+   * a ring kernel's tick, which admits them (wake) once the whole tick is done.
+   */
+  takeQuietly(n: number): T[] {
+    const out = new Array<T>(n);
+    for (let i = 0; i < n; i++) out[i] = this.rings.shift();
+    this.dequeued += n;
+    return out;
+  }
+
+  /** @internal Inserts messages that fit (a tick's outputs) without serving waiting getters until wake(). */
+  insertQuietly(messages: readonly T[], priorities: ArrayLike<number>): void {
+    this.insertBatch(messages, priorities, 0);
+  }
+
+  /** @internal After a tick: waiting getters are served (the most urgent first), then blocked putters admitted. */
+  wake(): void {
+    if (this.getters.length !== 0) this.serveGetters();
+    if (this.putters.length !== 0) this.admitPutters();
+  }
+
   protected takeForGetter(max: number): T | T[] {
     return max === 0 ? this.take() : this.takeMany(max);
   }

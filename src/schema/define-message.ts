@@ -13,6 +13,7 @@
  *    naming the field.
  * Priority is not a field: it is `m.priority` as everywhere else (0..255, default 128).
  */
+import { DEFAULT_PRIORITY } from '../queue/contract.js';
 import { checkPriority } from '../queue/message.js';
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
@@ -68,6 +69,8 @@ export interface MessageSchema<T extends object = Record<string, unknown>> {
   pack(m: T, u32: Uint32Array, f32: Float32Array, i32: Int32Array, offset: number): void;
   /** Reads a message (fields plus `priority`) from `u32[offset ..]`. */
   unpack(u32: Uint32Array, f32: Float32Array, i32: Int32Array, offset: number, priority: number): T;
+  /** A fresh message with exactly the schema's fields (arrays copied) and its priority (128 when absent). Call `check` first. */
+  copy(m: T): T & { priority: number };
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -232,6 +235,7 @@ export function defineMessage<const Fs extends Record<string, FieldType>>(spec: 
     check: fastCheck,
     pack: fast.pack as typeof pack,
     unpack: fast.unpack as typeof unpack,
+    copy: fast.copy as (m: MessageOf<Fs>) => MessageOf<Fs> & { priority: number },
   };
 }
 
@@ -243,7 +247,7 @@ function indexed(f: FieldLayout): boolean {
 type PackFn = (m: object, u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number) => void;
 type UnpackFn = (u32: Uint32Array, f32: Float32Array, i32: Int32Array, base: number, priority: number) => object;
 
-function compileFast(fields: readonly FieldLayout[]): { ok: (m: unknown) => boolean; pack: PackFn; unpack: UnpackFn } {
+function compileFast(fields: readonly FieldLayout[]): { ok: (m: unknown) => boolean; pack: PackFn; unpack: UnpackFn; copy: (m: object) => object } {
   const view = (f: FieldLayout): string => (f.scalar === 'f32' ? 'f32' : f.scalar === 'u32' ? 'u32' : 'i32');
   const valid = (f: FieldLayout, v: string): string =>
     f.scalar === 'u32' ? `(typeof ${v} === 'number' && (${v} >>> 0) === ${v})`
@@ -255,6 +259,7 @@ function compileFast(fields: readonly FieldLayout[]): { ok: (m: unknown) => bool
   ];
   const packLines: string[] = [];
   const unpackParts: string[] = [];
+  const copyParts: string[] = [];
   fields.forEach((f, fi) => {
     const key = JSON.stringify(f.name);
     const o = f.offset >> 2;
@@ -263,10 +268,12 @@ function compileFast(fields: readonly FieldLayout[]): { ok: (m: unknown) => bool
       okLines.push(`if (!${valid(f, 'v')}) return false;`);
       packLines.push(`${view(f)}[b + ${o}] = m[${key}];`);
       unpackParts.push(`${key}: ${view(f)}[b + ${o}]`);
+      copyParts.push(`${key}: m[${key}]`);
     } else {
       const comps = Array.from({ length: f.components }, (_, c) => c);
       okLines.push(`if (!Array.isArray(v) || v.length !== ${f.components}) return false;`);
       packLines.push(`const a${fi} = m[${key}];`);
+      copyParts.push(`${key}: Array.from(m[${key}])`);
       if (f.components <= 16) {
         for (const c of comps) okLines.push(`if (!${valid(f, `v[${c}]`)}) return false;`);
         for (const c of comps) packLines.push(`${view(f)}[b + ${o + c}] = a${fi}[${c}];`);
@@ -280,11 +287,9 @@ function compileFast(fields: readonly FieldLayout[]): { ok: (m: unknown) => bool
     }
   });
   okLines.push('return true;');
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const ok = new Function('m', okLines.join('\n')) as (m: unknown) => boolean;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const pack = new Function('m', 'u32', 'f32', 'i32', 'b', packLines.join('\n')) as PackFn;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const unpack = new Function('u32', 'f32', 'i32', 'b', 'priority', `return { ${unpackParts.join(', ')}, priority: priority };`) as UnpackFn;
-  return { ok, pack, unpack };
+  const copy = new Function('m', `const p = m.priority; return { ${copyParts.join(', ')}, priority: p === undefined ? ${DEFAULT_PRIORITY} : p };`) as (m: object) => object;
+  return { ok, pack, unpack, copy };
 }

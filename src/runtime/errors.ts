@@ -1,0 +1,75 @@
+/** Errors of the ring kernel runtime. */
+import type { KernelStateValue } from './state.js';
+
+/** What was attempted on a kernel, as KernelStateError reports it. */
+export type KernelOperation = 'launch' | 'activate' | 'deactivate' | 'reactivate' | 'terminate' | 'send' | 'receive';
+
+/** An operation the kernel's lifecycle state does not allow (or a terminate refused while another kernel sends to it). */
+export class KernelStateError extends Error {
+  override name = 'KernelStateError';
+  readonly kernelId: string;
+  /** the kernel's state when the operation was refused */
+  readonly state: KernelStateValue;
+  readonly operation: KernelOperation;
+  constructor(kernelId: string, state: KernelStateValue, operation: KernelOperation, detail?: string) {
+    super(`Cannot ${operation} kernel '${kernelId}' from state '${state}'${detail ? `: ${detail}` : ''}`);
+    this.kernelId = kernelId;
+    this.state = state;
+    this.operation = operation;
+  }
+}
+
+/** No kernel with this id (never launched, or terminated). */
+export class KernelNotFoundError extends Error {
+  override name = 'KernelNotFoundError';
+  readonly kernelId: string;
+  constructor(kernelId: string, detail = '') {
+    super(`No kernel '${kernelId}'${detail}`);
+    this.kernelId = kernelId;
+  }
+}
+
+/** `launch` with an id that is already in use. */
+export class KernelAlreadyExistsError extends Error {
+  override name = 'KernelAlreadyExistsError';
+  readonly kernelId: string;
+  constructor(kernelId: string) {
+    super(`A kernel '${kernelId}' already exists`);
+    this.kernelId = kernelId;
+  }
+}
+
+/** A kernel's WGSL does not compile: the compiler's messages, with lines in the kernel's own `wgsl` text. */
+export class KernelCompileError extends Error {
+  override name = 'KernelCompileError';
+  readonly kernelId: string;
+  /** 1-based line in the kernel's `wgsl` of the first error (0 when the error is in code ringkernel generated around it) */
+  readonly line: number;
+  readonly column: number;
+  constructor(kernelId: string, message: string, line: number, column: number) {
+    super(message);
+    this.kernelId = kernelId;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+/** A request whose message was processed (or dropped) and can produce no reply. Not a timeout. */
+export class NoReplyError extends Error {
+  override name = 'NoReplyError';
+  readonly kernelId: string;
+  constructor(kernelId: string, reason: string) {
+    super(`sendAndReceive('${kernelId}'): ${reason}`);
+    this.kernelId = kernelId;
+  }
+}
+
+/** A receive on a kernel whose outputs do not stay with it: a sink, or one that sends them to another kernel (sendsTo). */
+export class KernelRouteError extends Error {
+  override name = 'KernelRouteError';
+  readonly kernelId: string;
+  constructor(kernelId: string, message: string) {
+    super(message);
+    this.kernelId = kernelId;
+  }
+}

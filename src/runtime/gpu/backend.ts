@@ -1,0 +1,113 @@
+/**
+ * The GPU backend: ring kernels as WGSL over GpuMessageQueues, one submission per tick.
+ *
+ * A tick's submission carries, in this order: the recorded host operations of every queue
+ * (sends, receives, re-inserted replies: each queue's op log as one step), then the part of each
+ * kernel to run, upstream first (gpu/kernel.ts), then the readback of every changed queue's
+ * globals and each kernel's counters, events and replies; one map. Applied in the same order:
+ * the queues' host operations resolve; each queue learns what the kernels took from and put
+ * into it (its cumulative device-side pop and push counters, 64-bit, against what it last saw),
+ * which serves waiting receivers and admits blocked senders; then the kernels' results.
+ */
+import { sharedDevice } from '../../device/acquire.js';
+import { onDeviceLost } from '../../device/lost.js';
+import { DeviceLostError } from '../../device/errors.js';
+import { submit } from '../../device/submission.js';
+import type { GpuMessageQueue } from '../../gpu/gpu-queue.js';
+import { G, GLOBAL_WORDS } from '../../gpu/layout.js';
+import type { Backend, BackendHooks, BackendKernel, KernelConfig, KernelTickResult, TickPlan, TickResult } from '../backend.js';
+import type { RingKernelDefinition } from '../kernel.js';
+import { GpuKernel, type KernelReadback } from './kernel.js';
+
+const TWO32 = 4294967296;
+
+interface QueueMark {
+  pops: number;
+  pushes: number;
+}
+
+export class GpuBackend implements Backend {
+  readonly kind = 'gpu' as const;
+  private device: GPUDevice | null = null;
+  private hooks: BackendHooks | null = null;
+  private readonly kernels = new Set<GpuKernel>();
+  private readonly marks = new WeakMap<GpuMessageQueue<any>, QueueMark>();
+  private unwatch: (() => void) | null = null;
+
+  constructor(private readonly given: GPUDevice | undefined) {}
+
+  async start(hooks: BackendHooks): Promise<void> {
+    this.hooks = hooks;
+    this.device = this.given ?? (await sharedDevice()).device;
+    this.unwatch = onDeviceLost(this.device, (reason) => hooks.lost(new DeviceLostError(`the GPU device was lost: ${reason}`, reason)));
+  }
+
+  async createKernel(id: string, def: RingKernelDefinition, config: KernelConfig, downstream: BackendKernel | null): Promise<BackendKernel> {
+    const kernel = await GpuKernel.create(this.device!, id, def, config, downstream as GpuKernel | null, this.hooks!);
+    const hooks = this.hooks!;
+    for (const q of [kernel.input, kernel.output]) {
+      if (q === null) continue;
+      q.setOwner({ requestSubmit: () => hooks.requestTick() });
+      this.marks.set(q, { pops: 0, pushes: 0 });
+    }
+    this.kernels.add(kernel);
+    const dispose = kernel.dispose.bind(kernel);
+    kernel.dispose = async (error: Error) => {
+      this.kernels.delete(kernel);
+      await dispose(error);
+    };
+    return kernel;
+  }
+
+  async tick(plan: TickPlan): Promise<TickResult> {
+    const device = this.device!;
+    const queues = new Set<GpuMessageQueue<any>>();
+    for (const k of this.kernels) for (const q of [k.input, k.output]) if (q !== null && q.hasWork) queues.add(q);
+    const changed = new Set<GpuMessageQueue<any>>(queues);
+    for (const { kernel } of plan.kernels) for (const q of (kernel as GpuKernel).queues) changed.add(q);
+    const built = submit(device, (e) => {
+      const steps = [...queues].map((q) => [q, q.encodeStep(e)] as const);
+      const kernels = plan.kernels.map(({ kernel, upperBound, taggedBound }) => [kernel as GpuKernel, (kernel as GpuKernel).encodeTick(e, upperBound, taggedBound)] as const);
+      const globals = [...changed].map((q) => [q, e.readback(q.storage.ctl, 0, GLOBAL_WORDS * 4)] as const);
+      return { steps, kernels, globals };
+    });
+    const { steps, kernels, globals } = built.value;
+    let rb;
+    try {
+      rb = await built.done;
+    } catch (error) {
+      for (const [q, p] of steps) if (p !== null) q.failStep(p, error);
+      throw error;
+    }
+    try {
+      const words = rb.words;
+      for (const [q, p] of steps) if (p !== null) q.applyStep(p, words);
+      const globalsOf = new Map<GpuMessageQueue<any>, Uint32Array>();
+      for (const [q, at] of globals) globalsOf.set(q, words.subarray(at, at + GLOBAL_WORDS));
+      for (const [q, g] of globalsOf) {
+        if (!plan.kernels.some(({ kernel }) => (kernel as GpuKernel).queues.includes(q))) continue;
+        const mark = this.marks.get(q)!;
+        const pops = g[G.DEVPOPS] + g[G.DEVPOPS + 1] * TWO32;
+        const pushes = g[G.DEVPUSHES] + g[G.DEVPUSHES + 1] * TWO32;
+        const dPops = pops - mark.pops;
+        const dPushes = pushes - mark.pushes;
+        mark.pops = pops;
+        mark.pushes = pushes;
+        q.applyDeviceRun(dPops, dPushes, g, null);
+      }
+      const results = new Map<BackendKernel, KernelTickResult>();
+      for (const [kernel, r] of kernels as readonly (readonly [GpuKernel, KernelReadback])[]) {
+        results.set(kernel, kernel.readTick(words, r, kernel.output ? globalsOf.get(kernel.output) ?? null : null));
+      }
+      return { kernels: results };
+    } finally {
+      rb.release();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = null;
+    this.hooks = null;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The WGSL of one ring kernel's handler: shaders/ring-handler.wgsl around the kernel's own
+ * `fn handle(msg, priority)`, with its schemas' structs, their envelopes, rk_emit for its
+ * output schema, and the constants of its work buffer's layout.
+ */
+import template from '../../../shaders/ring-handler.wgsl';
+import { deviceApiConstants } from '../../gpu/layout.js';
+import type { MessageSchema } from '../../schema/define-message.js';
+import { tagWord, type RingKernelDefinition } from '../kernel.js';
+import { kernelLayoutWgsl } from './kernel-layout.js';
+
+/** Where things are in a kernel's work buffer (words). */
+export interface WorkLayout {
+  /** emit record positions: maxMessagesPerTick * maxEmits */
+  positions: number;
+  /** words per emit record: 1 + the output envelope's words (1 for a sink: nothing is written) */
+  recordWords: number;
+  failOff: number;
+  eventOff: number;
+  eventCap: number;
+  words: number;
+}
+
+export function workLayout(def: RingKernelDefinition, maxPerTick: number): WorkLayout {
+  const positions = maxPerTick * def.maxEmits;
+  const recordWords = 1 + (def.outputEnvelope?.words ?? 0);
+  const failOff = positions * recordWords;
+  const eventOff = failOff + maxPerTick;
+  const eventCap = maxPerTick;
+  return { positions, recordWords, failOff, eventOff, eventCap, words: eventOff + 3 * eventCap };
+}
+
+/** `Schema(env.a, env.b, ...)`: a schema's struct built from its envelope's fields. */
+function fromEnvelope(schema: MessageSchema<any>): string {
+  return `${schema.name}(${schema.fields.map((f) => `env.${f.name}`).join(', ')})`;
+}
+
+function emitFunction(output: MessageSchema<any>, envelope: MessageSchema<any>): string {
+  const stores: string[] = [];
+  for (const f of output.fields) {
+    const o = f.offset / 4;
+    if (!f.array && f.components === 1) stores.push(`rk_work[base + ${1 + o}u] = bitcast<u32>(out.${f.name});`);
+    else for (let c = 0; c < f.components; c++) stores.push(`rk_work[base + ${1 + o + c}u] = bitcast<u32>(out.${f.name}[${c}]);`);
+  }
+  const tag = tagWord(envelope);
+  return `
+// Emits an output with the tag of the message being handled; false once RK_MAX_EMITS were
+// emitted for it. A priority above 255 counts as 255.
+fn rk_emit(out: ${output.name}, priority: u32) -> bool {
+  if (rk_emits >= RK_MAX_EMITS) { return false; }
+  let base = (rk_j * RK_MAX_EMITS + rk_emits) * RK_S_OUT;
+  rk_work[base] = min(priority, 255u);
+  ${stores.join('\n  ')}
+  rk_work[base + ${1 + tag}u] = rk_tag.x;
+  rk_work[base + ${2 + tag}u] = rk_tag.y;
+  rk_emits++;
+  return true;
+}
+`;
+}
+
+export interface HandlerSource {
+  code: string;
+  /** line (1-based) of the module on which the kernel's own WGSL starts */
+  userLine: number;
+  /** lines of the kernel's own WGSL */
+  userLines: number;
+}
+
+export function handlerWgsl(def: RingKernelDefinition, maxPerTick: number): HandlerSource {
+  const w = workLayout(def, maxPerTick);
+  const structs = new Map<string, string>();
+  for (const s of [def.input, def.inputEnvelope, def.output, def.outputEnvelope]) if (s) structs.set(s.name, s.wgsl);
+  const prelude = [
+    deviceApiConstants(),
+    kernelLayoutWgsl(),
+    `const RK_MAX_EMITS: u32 = ${def.maxEmits}u;`,
+    `const RK_S_OUT: u32 = ${w.recordWords}u;`,
+    `const RK_FAIL_OFF: u32 = ${w.failOff}u;`,
+    `const RK_EVENT_OFF: u32 = ${w.eventOff}u;`,
+    `const RK_EVENT_CAP: u32 = ${w.eventCap}u;`,
+    ...structs.values(),
+  ].join('\n');
+  const parts = template
+    .replace('{{prelude}}', prelude)
+    .replace('{{inEnvelope}}', def.inputEnvelope.name)
+    .replace('{{stateBinding}}', def.state ? `@group(0) @binding(5) var<storage, read_write> rk_state: ${def.state.type};` : '')
+    .replace('{{emit}}', def.output && def.outputEnvelope ? emitFunction(def.output, def.outputEnvelope) : '')
+    .replace('{{message}}', fromEnvelope(def.input))
+    .split('{{user}}');
+  const before = parts[0];
+  return {
+    code: before + def.wgsl + parts[1],
+    userLine: before.split('\n').length,
+    userLines: def.wgsl.split('\n').length,
+  };
+}

@@ -1,0 +1,390 @@
+/**
+ * One ring kernel on the GPU: its queues (GpuMessageQueues of its schemas' envelopes, owned by
+ * the runtime, which submits their operations with its ticks), its device buffers, and the
+ * encoding of its part of a tick (shaders/ring-tick.wgsl, its handler) and the reading of it.
+ *
+ * BUFFERS
+ *   kctl     control block (RK_K_*: n, failures, events, 64-bit counters)
+ *   kind     indirect dispatch sizes (handler, ingest), written by rk_take
+ *   work     emit records, per-input failure codes, events (handler-wgsl.ts: workLayout)
+ *   replies  a terminal kernel's tagged outputs [position, priority, envelope words]
+ *   state    the kernel's state (zero at launch)
+ *   params   three Params records: rk_take, the large ingest, rk_settle / rk_small_ingest
+ * Its output goes to its own output queue (terminal) or to its downstream kernel's input queue
+ * (sendsTo), which is the same GpuMessageQueue: messages never leave the device between kernels.
+ */
+import { GpuMessageQueue } from '../../gpu/gpu-queue.js';
+import { createBuffers } from '../../device/buffers.js';
+import { submit, type StepEncoder } from '../../device/submission.js';
+import { FLAG, G, PARAM_STRIDE, PARAM_WORDS, PF, type ParamName } from '../../gpu/layout.js';
+import { paramGroup } from '../../gpu/storage.js';
+import { viewsOf, type PackedBatch } from '../../gpu/packed.js';
+import type { WaitOptions } from '../../queue/contract.js';
+import type { BackendHooks, BackendKernel, KernelConfig, KernelCounters, KernelTickResult, Reply, TagEvent } from '../backend.js';
+import { tagWord, type RingKernelDefinition } from '../kernel.js';
+import { failureOfCode } from '../cpu/backend.js';
+import { handlerPipeline, tickPipelines, TICK_BINDINGS, type HandlerPipeline, type TickPipelines } from './pipelines.js';
+import { workLayout, type WorkLayout } from './handler-wgsl.js';
+import { IND, IND_WORDS, K, KCTL_WORDS } from './kernel-layout.js';
+
+/** A tick never takes more than this many messages through the serial small ingest. */
+const SMALL_POSITIONS = 256;
+const TWO32 = 4294967296;
+
+type Envelope = Record<string, number | number[]> & { priority: number; rk_tag_lo: number; rk_tag_hi: number };
+
+/** Where a kernel's tick results are in the submission's readback. */
+export interface KernelReadback {
+  kctlAt: number;
+  eventsAt: number;
+  eventWords: number;
+  repliesAt: number;
+  replyWords: number;
+}
+
+export class GpuKernel implements BackendKernel {
+  readonly input: GpuMessageQueue<Envelope>;
+  /** its own output queue (a terminal kernel with an output) */
+  readonly output: GpuMessageQueue<Envelope> | null;
+  private readonly device: GPUDevice;
+  private readonly work: WorkLayout;
+  private readonly b: Record<'kctl' | 'kind' | 'work' | 'replies' | 'state' | 'params' | 'dummy', GPUBuffer>;
+  private readonly handler: HandlerPipeline;
+  private readonly tp: TickPipelines;
+  private readonly groups: {
+    take: GPUBindGroup[];
+    handler: GPUBindGroup;
+    ingest: GPUBindGroup[];
+    settle: GPUBindGroup[];
+    small: GPUBindGroup[];
+  };
+  private readonly scratch: Uint32Array;
+  private cumulative: KernelCounters = { processed: 0, emitted: 0, dropped: 0, errors: 0, lastError: null };
+
+  static async create(device: GPUDevice, id: string, def: RingKernelDefinition, config: KernelConfig, downstream: GpuKernel | null, hooks: BackendHooks): Promise<GpuKernel> {
+    const handler = await handlerPipeline(device, id, def, config.maxMessagesPerTick);
+    const made: GpuMessageQueue<Envelope>[] = [];
+    try {
+      const input = await GpuMessageQueue.create<Envelope>({
+        device,
+        schema: def.inputEnvelope as never,
+        maxSize: config.inputQueueSize,
+        backpressure: config.backpressure,
+        prefetch: 0,
+        onDrop: (m) => {
+          const tag = m.rk_tag_lo + m.rk_tag_hi * TWO32;
+          if (tag !== 0) hooks.droppedTagged(kernel, tag);
+        },
+      });
+      made.push(input);
+      const output =
+        def.output !== undefined && downstream === null
+          ? await GpuMessageQueue.create<Envelope>({ device, schema: def.outputEnvelope as never, maxSize: config.outputQueueSize, prefetch: 0 })
+          : null;
+      if (output) made.push(output);
+      const work = workLayout(def, config.maxMessagesPerTick);
+      const terminal = def.output !== undefined && downstream === null;
+      const S = GPUBufferUsage.STORAGE;
+      const buffers = await createBuffers(device, {
+        kctl: { label: `rk-${id}-ctl`, size: KCTL_WORDS * 4, usage: S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, binding: 'storage' },
+        kind: { label: `rk-${id}-indirect`, size: IND_WORDS * 4, usage: S | GPUBufferUsage.INDIRECT, binding: 'storage' },
+        work: { label: `rk-${id}-work`, size: work.words * 4, usage: S | GPUBufferUsage.COPY_SRC, binding: 'storage', purpose: `maxMessagesPerTick ${config.maxMessagesPerTick} x maxEmits ${def.maxEmits}` },
+        replies: { label: `rk-${id}-replies`, size: terminal ? work.positions * (work.recordWords + 1) * 4 : 16, usage: S | GPUBufferUsage.COPY_SRC, binding: 'storage' },
+        state: { label: `rk-${id}-state`, size: def.state?.bytes ?? 16, usage: S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, binding: 'storage' },
+        params: { label: `rk-${id}-params`, size: 3 * PARAM_STRIDE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, binding: 'uniform' },
+        dummy: { label: `rk-${id}-dummy`, size: 16, usage: S, binding: 'storage' },
+      });
+      const kernel: GpuKernel = new GpuKernel(device, id, def, config, downstream, input, output, work, buffers, handler);
+      return kernel;
+    } catch (error) {
+      for (const q of made) await q.close();
+      throw error;
+    }
+  }
+
+  private constructor(
+    device: GPUDevice,
+    readonly id: string,
+    readonly def: RingKernelDefinition,
+    readonly config: KernelConfig,
+    readonly downstream: GpuKernel | null,
+    input: GpuMessageQueue<Envelope>,
+    output: GpuMessageQueue<Envelope> | null,
+    work: WorkLayout,
+    buffers: GpuKernel['b'],
+    handler: HandlerPipeline,
+  ) {
+    this.device = device;
+    this.input = input;
+    this.output = output;
+    this.work = work;
+    this.b = buffers;
+    this.handler = handler;
+    this.tp = tickPipelines(device);
+    this.scratch = new Uint32Array(def.inputEnvelope.words);
+    this.writeParams();
+    this.groups = this.makeGroups();
+  }
+
+  /** The queue this kernel's outputs go into: its own, or its downstream kernel's input. */
+  private get outQueue(): GpuMessageQueue<Envelope> | null {
+    return this.downstream !== null ? this.downstream.input : this.output;
+  }
+
+  private writeParams(): void {
+    const out = this.outQueue;
+    const terminal = this.output !== null;
+    const words = new Uint32Array((3 * PARAM_STRIDE) / 4);
+    const set = (r: number, fields: Partial<Record<ParamName, number>>): void => {
+      for (const key in fields) words[(r * PARAM_STRIDE) / 4 + PF[key as ParamName]] = fields[key as ParamName]!;
+    };
+    const hasOut = out !== null ? FLAG.HAS_OUTPUT : 0;
+    const divert = terminal ? FLAG.DIVERT : 0;
+    const tagOff = this.def.outputEnvelope ? tagWord(this.def.outputEnvelope) : 0;
+    set(0, { perTick: this.config.maxMessagesPerTick, emits: this.def.maxEmits, flags: hasOut, tableOff: 0 });
+    set(1, { flags: FLAG.DEVICE_N | divert, inOff: 0, rankOff: 0, histOff: out?.storage.ingestCapacity ?? 0, tagOff, outCap: this.work.positions, outOff: 0 });
+    set(2, { flags: hasOut | divert, inOff: 0, emits: this.def.maxEmits, tagOff, outCap: this.work.positions, outOff: 0, failOff: this.work.failOff });
+    this.device.queue.writeBuffer(this.b.params, 0, words);
+  }
+
+  private makeGroups(): GpuKernel['groups'] {
+    const d = this.device;
+    const I = this.input.storage;
+    const O = this.outQueue?.storage ?? null;
+    const buf = (b: GPUBuffer) => ({ buffer: b });
+    const group = (pipeline: GPUComputePipeline, g: number, bindings: readonly number[], pick: (binding: number) => GPUBuffer): GPUBindGroup =>
+      d.createBindGroup({ layout: pipeline.getBindGroupLayout(g), entries: bindings.map((binding) => ({ binding, resource: buf(pick(binding)) })) });
+    const queueBuffer = (s: typeof I | null, binding: number): GPUBuffer => {
+      if (s === null) return this.b.dummy;
+      return [s.ctl, s.blk, s.pool, s.seqs, this.b.work, this.b.replies, s.scr][binding];
+    };
+    const kernelBuffer = (binding: number): GPUBuffer => [this.b.kctl, this.b.kind, O?.ctl ?? this.b.dummy][binding];
+    // (the tick's pipelines have 'auto' layouts: each needs its own group for the params record)
+    const params = (pipeline: GPUComputePipeline, r: number): GPUBindGroup =>
+      d.createBindGroup({ layout: pipeline.getBindGroupLayout(1), entries: [{ binding: 0, resource: { buffer: this.b.params, offset: r * PARAM_STRIDE, size: PARAM_WORDS * 4 } }] });
+    const tp = this.tp;
+    const handlerEntries: GPUBindGroupEntry[] = [I.ctl, I.scr, I.pool, this.b.kctl, this.b.work].map((b, binding) => ({ binding, resource: buf(b) }));
+    if (this.def.state) handlerEntries.push({ binding: 5, resource: buf(this.b.state) });
+    return {
+      take: [group(tp.take, 0, TICK_BINDINGS.take[0], (b) => queueBuffer(I, b)), params(tp.take, 0), group(tp.take, 2, TICK_BINDINGS.take[2], kernelBuffer)],
+      handler: d.createBindGroup({ layout: this.handler.layout, entries: handlerEntries }),
+      ingest: O ? [O.groupWith(this.b.work, this.b.replies), paramGroup(d, O.p, this.b.params, 1)] : [],
+      settle: [group(tp.settle, 0, TICK_BINDINGS.settle[0], (b) => queueBuffer(O, b)), params(tp.settle, 2), group(tp.settle, 2, TICK_BINDINGS.settle[2], kernelBuffer)],
+      small: [group(tp.smallIngest, 0, TICK_BINDINGS.smallIngest[0], (b) => queueBuffer(O, b)), params(tp.smallIngest, 2), group(tp.smallIngest, 2, TICK_BINDINGS.smallIngest[2], kernelBuffer)],
+    };
+  }
+
+  // ---------------------------------------------------------------- sizes
+  get inputSize(): number {
+    return this.input.size;
+  }
+  get inputMaxSize(): number {
+    return this.input.maxSize;
+  }
+  get outputSize(): number {
+    return this.output?.size ?? 0;
+  }
+  get outputRoom(): number {
+    const q = this.outQueue;
+    return q === null ? 0 : q.maxSize - q.size;
+  }
+  get hasHostWork(): boolean {
+    return this.input.hasWork || (this.output?.hasWork ?? false);
+  }
+  /** The queues this kernel's tick changes. */
+  get queues(): GpuMessageQueue<Envelope>[] {
+    const out = this.outQueue;
+    return out !== null ? [this.input, out] : [this.input];
+  }
+
+  // ---------------------------------------------------------------- messages
+  /** Packs `messages` (checked) into envelope words with `tag`. */
+  private envelopes(messages: readonly object[], tag: number): { words: Uint32Array; priorities: Uint8Array } {
+    const schema = this.def.input;
+    const W = this.def.inputEnvelope.words;
+    const words = new Uint32Array(messages.length * W);
+    const priorities = new Uint8Array(messages.length);
+    const v = viewsOf(words);
+    const t = tagWord(this.def.inputEnvelope);
+    for (let j = 0; j < messages.length; j++) {
+      priorities[j] = schema.check(messages[j]);
+      schema.pack(messages[j], v.u, v.f, v.i, j * W);
+      if (tag !== 0) {
+        words[j * W + t] = tag % TWO32;
+        words[j * W + t + 1] = Math.floor(tag / TWO32);
+      }
+    }
+    return { words, priorities };
+  }
+
+  send(message: object, tag: number, wait: WaitOptions | undefined): Promise<void> {
+    const { words, priorities } = this.envelopes([message], tag);
+    return this.input.putManyPacked(words, priorities, wait);
+  }
+  sendMany(messages: readonly object[], wait: WaitOptions | undefined): Promise<void> {
+    const { words, priorities } = this.envelopes(messages, 0);
+    return this.input.putManyPacked(words, priorities, wait);
+  }
+  sendManyPacked(words: Uint32Array, priorities: Uint8Array, wait: WaitOptions | undefined): Promise<void> {
+    const W = this.def.input.words;
+    const E = this.def.inputEnvelope.words;
+    const n = priorities.length;
+    const env = new Uint32Array(n * E);
+    for (let j = 0, s = 0, d = 0; j < n; j++, s += W, d += E) for (let k = 0; k < W; k++) env[d + k] = words[s + k];
+    return this.input.putManyPacked(env, priorities, wait);
+  }
+  receive(wait: WaitOptions | undefined): Promise<object> {
+    return this.output!.get(wait).then(stripTag);
+  }
+  receiveMany(max: number, wait: WaitOptions | undefined): Promise<object[]> {
+    return this.output!.getMany(max, wait).then((ms) => ms.map(stripTag));
+  }
+  async receiveManyPacked(max: number, wait: WaitOptions | undefined): Promise<PackedBatch> {
+    const got = await this.output!.getManyPacked(max, wait);
+    const W = this.def.output!.words;
+    const E = this.def.outputEnvelope!.words;
+    const words = new Uint32Array(got.count * W);
+    for (let j = 0, s = 0, d = 0; j < got.count; j++, s += E, d += W) for (let k = 0; k < W; k++) words[d + k] = got.words[s + k];
+    return { count: got.count, words, priorities: got.priorities };
+  }
+  reinsert(replies: readonly Reply[]): void {
+    const E = this.def.outputEnvelope!.words;
+    const words = new Uint32Array(replies.length * E);
+    const priorities = new Uint8Array(replies.length);
+    replies.forEach((r, j) => {
+      const raw = r.raw as { words: Uint32Array; priority: number };
+      words.set(raw.words, j * E);
+      priorities[j] = raw.priority;
+    });
+    void this.output!.putManyPacked(words, priorities);
+  }
+  rejectWaiters(sendError: Error, receiveError: Error): void {
+    this.input.failWaiters(sendError, receiveError);
+    this.output?.failWaiters(sendError, receiveError);
+  }
+  counters(): KernelCounters {
+    const dropped = this.input.deviceCounters?.dropped ?? 0;
+    return { ...this.cumulative, dropped };
+  }
+
+  async readState(): Promise<ArrayBuffer> {
+    const bytes = this.def.state!.bytes;
+    const built = submit(this.device, (e) => e.readback(this.b.state, 0, bytes));
+    const rb = await built.done;
+    try {
+      return rb.words.slice(built.value, built.value + bytes / 4).buffer;
+    } finally {
+      rb.release();
+    }
+  }
+  async writeState(bytes: ArrayBuffer | ArrayBufferView): Promise<void> {
+    const data = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.device.queue.writeBuffer(this.b.state, 0, data);
+  }
+
+  async dispose(error: Error): Promise<void> {
+    for (const q of [this.input, this.output]) {
+      if (q === null) continue;
+      q.abandonPending(error);
+      await q.close();
+    }
+    for (const b of Object.values(this.b)) b.destroy();
+  }
+
+  // ---------------------------------------------------------------- a tick
+  /**
+   * Encodes this kernel's part of a tick: rk_take, the handler, the ingest (serial when the
+   * outputs fit SMALL_POSITIONS), rk_settle; asks for its control block, its events and replies
+   * (`taggedBound`: tagged messages it can consume at most).
+   */
+  encodeTick(e: StepEncoder, upperBound: number, taggedBound: number): KernelReadback {
+    const g = this.groups;
+    const tp = this.tp;
+    const pass = e.pass();
+    setGroups(pass, tp.take, g.take);
+    pass.dispatchWorkgroups(1);
+    pass.setPipeline(this.handler.pipeline);
+    pass.setBindGroup(0, g.handler);
+    pass.dispatchWorkgroupsIndirect(this.b.kind, IND.HANDLER * 4);
+    e.dispatches += 2;
+    const positions = upperBound * this.def.maxEmits;
+    if (this.outQueue === null || positions <= SMALL_POSITIONS) {
+      setGroups(pass, tp.smallIngest, g.small);
+      pass.dispatchWorkgroups(1);
+      e.dispatches++;
+    } else {
+      const qp = this.outQueue.storage.p.pipeline;
+      pass.setBindGroup(0, g.ingest[0]);
+      pass.setBindGroup(1, g.ingest[1]);
+      pass.setPipeline(qp.push_rank);
+      pass.dispatchWorkgroupsIndirect(this.b.kind, IND.INGEST * 4);
+      pass.setPipeline(qp.push_scan);
+      pass.dispatchWorkgroups(1);
+      pass.setPipeline(qp.push_scatter);
+      pass.dispatchWorkgroupsIndirect(this.b.kind, IND.INGEST * 4);
+      setGroups(pass, tp.settle, g.settle);
+      pass.dispatchWorkgroups(1);
+      e.dispatches += 4;
+    }
+    const eventWords = 3 * taggedBound;
+    const replyWords = this.output !== null ? taggedBound * this.def.maxEmits * (this.work.recordWords + 1) : 0;
+    return {
+      kctlAt: e.readback(this.b.kctl, 0, KCTL_WORDS * 4),
+      eventsAt: e.readback(this.b.work, this.work.eventOff * 4, eventWords * 4),
+      eventWords,
+      repliesAt: e.readback(this.b.replies, 0, replyWords * 4),
+      replyWords,
+    };
+  }
+
+  /** Reads this kernel's part of a tick's readback (`outGlobals`: its output queue's globals, for the replies' count). */
+  readTick(words: Uint32Array, r: KernelReadback, outGlobals: Uint32Array | null): KernelTickResult {
+    const k = words.subarray(r.kctlAt, r.kctlAt + KCTL_WORDS);
+    const w64 = (i: number) => k[i] + k[i + 1] * TWO32;
+    this.cumulative = {
+      processed: w64(K.PROCESSED),
+      emitted: w64(K.EMITTED),
+      dropped: 0,
+      errors: w64(K.ERRORS),
+      lastError: k[K.HASLAST] !== 0 ? failureOfCode(k[K.LASTCODE]) : null,
+    };
+    const consumed = k[K.N];
+    const events: TagEvent[] = [];
+    const nEvents = Math.min(k[K.EVENTS], r.eventWords / 3);
+    if (k[K.EVENTS] > r.eventWords / 3) throw new Error(`ringkernel: kernel '${this.id}' met ${k[K.EVENTS]} tagged messages, more than the ${r.eventWords / 3} read back (internal error)`);
+    for (let j = 0; j < nEvents; j++) {
+      const o = r.eventsAt + 3 * j;
+      events.push({ tag: words[o] + words[o + 1] * TWO32, emits: words[o + 2] });
+    }
+    const replies: Reply[] = [];
+    if (this.output !== null && outGlobals !== null) {
+      const S = this.work.recordWords; // priority + envelope words
+      const n = outGlobals[G.REPLY_N];
+      if (n * (S + 1) > r.replyWords) throw new Error(`ringkernel: kernel '${this.id}' diverted ${n} replies, more than the ${r.replyWords / (S + 1)} read back (internal error)`);
+      const recs: { pos: number; o: number }[] = [];
+      for (let j = 0; j < n; j++) recs.push({ pos: words[r.repliesAt + j * (S + 1)], o: r.repliesAt + j * (S + 1) + 1 });
+      recs.sort((a, b) => a.pos - b.pos);
+      const schema = this.def.output!;
+      const E = this.def.outputEnvelope!.words;
+      const t = tagWord(this.def.outputEnvelope!);
+      for (const { o } of recs) {
+        const priority = words[o];
+        const env = words.slice(o + 1, o + 1 + E);
+        const v = viewsOf(env);
+        replies.push({ tag: env[t] + env[t + 1] * TWO32, message: schema.unpack(v.u, v.f, v.i, 0, priority), raw: { words: env, priority } });
+      }
+    }
+    return { consumed, replies, events };
+  }
+}
+
+function setGroups(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, groups: readonly GPUBindGroup[]): void {
+  pass.setPipeline(pipeline);
+  groups.forEach((group, i) => pass.setBindGroup(i, group));
+}
+
+/** An envelope as `receive` returns it: the schema's fields and the priority, without the tag. */
+function stripTag(env: Envelope): object {
+  const { rk_tag_lo: _lo, rk_tag_hi: _hi, ...message } = env;
+  return message;
+}

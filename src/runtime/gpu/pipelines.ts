@@ -1,0 +1,104 @@
+/**
+ * The GPU backend's compute pipelines: the tick's own entry points (shaders/ring-tick.wgsl, one
+ * module per device) and each kernel's handler (its WGSL compiled at launch, with the compiler's
+ * messages mapped to the kernel's own lines).
+ */
+import tickWgsl from '../../../shaders/ring-tick.wgsl';
+import commonWgsl from '../../../shaders/queue-common.wgsl';
+import { layoutWgsl } from '../../gpu/layout.js';
+import { KernelCompileError } from '../errors.js';
+import type { RingKernelDefinition } from '../kernel.js';
+import { handlerWgsl } from './handler-wgsl.js';
+import { kernelLayoutWgsl } from './kernel-layout.js';
+
+export const TICK_WGSL = [layoutWgsl(), kernelLayoutWgsl(), commonWgsl, tickWgsl].join('\n');
+
+/**
+ * The tick's entry points. Their layouts are 'auto' (each pipeline binds only what it uses, so
+ * none needs more than 8 storage buffers); BINDINGS lists what each uses, per group.
+ */
+export interface TickPipelines {
+  take: GPUComputePipeline;
+  settle: GPUComputePipeline;
+  smallIngest: GPUComputePipeline;
+}
+/** group -> bindings each entry point uses (a bind group must have exactly these). */
+export const TICK_BINDINGS = {
+  take: { 0: [0, 1, 6], 2: [0, 1, 2] },
+  settle: { 0: [0, 4], 2: [0] },
+  smallIngest: { 0: [0, 1, 2, 3, 4, 5], 2: [0] },
+} as const;
+
+const tickCache = new WeakMap<GPUDevice, TickPipelines>();
+
+export function tickPipelines(device: GPUDevice): TickPipelines {
+  let p = tickCache.get(device);
+  if (p === undefined) {
+    const module = device.createShaderModule({ code: TICK_WGSL, label: 'ringkernel-tick' });
+    const make = (entryPoint: string) => device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint }, label: entryPoint });
+    p = { take: make('rk_take'), settle: make('rk_settle'), smallIngest: make('rk_small_ingest') };
+    tickCache.set(device, p);
+  }
+  return p;
+}
+
+export interface HandlerPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+const handlerCache = new WeakMap<GPUDevice, WeakMap<RingKernelDefinition, Map<number, Promise<HandlerPipeline>>>>();
+
+/** The kernel's handler pipeline (cached per device, definition and messages per tick); rejects with KernelCompileError when its WGSL does not compile. */
+export function handlerPipeline(device: GPUDevice, id: string, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline> {
+  let byDef = handlerCache.get(device);
+  if (byDef === undefined) handlerCache.set(device, (byDef = new WeakMap()));
+  let byTick = byDef.get(def);
+  if (byTick === undefined) byDef.set(def, (byTick = new Map()));
+  let p = byTick.get(maxPerTick);
+  if (p === undefined) {
+    const cache = byTick;
+    p = compileHandler(device, id, def, maxPerTick).catch((error: unknown) => {
+      cache.delete(maxPerTick);
+      throw error;
+    });
+    cache.set(maxPerTick, p);
+  }
+  return p;
+}
+
+async function compileHandler(device: GPUDevice, id: string, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline> {
+  const src = handlerWgsl(def, maxPerTick);
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: src.code, label: `ringkernel-${def.name}` });
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length > 0) {
+    await device.popErrorScope();
+    const first = errors[0];
+    const inUser = first.lineNum >= src.userLine && first.lineNum < src.userLine + src.userLines;
+    const line = inUser ? first.lineNum - src.userLine + 1 : 0;
+    const where = inUser ? `line ${line}, column ${first.linePos} of its wgsl` : `code ringkernel generated around its wgsl (module line ${first.lineNum})`;
+    const source = inUser ? `\n  ${def.wgsl.split('\n')[line - 1]?.trim() ?? ''}` : '';
+    throw new KernelCompileError(id, `kernel '${id}' (${def.name}): WGSL error at ${where}: ${first.message}${source}`, line, inUser ? first.linePos : 0);
+  }
+  const entries: GPUBindGroupLayoutEntry[] = [
+    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+    { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
+    { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
+    { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+    { binding: 4, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+  ];
+  if (def.state) entries.push({ binding: 5, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } });
+  const layout = device.createBindGroupLayout({ label: `ringkernel-${def.name}`, entries });
+  const pipeline = device.createComputePipeline({
+    label: `ringkernel-${def.name}`,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: 'rk_main' },
+  });
+  const error = await device.popErrorScope();
+  if (error !== null) {
+    throw new KernelCompileError(id, `kernel '${id}' (${def.name}): the GPU refused its pipeline: ${error.message}`, 0, 0);
+  }
+  return { pipeline, layout };
+}

@@ -1,0 +1,610 @@
+/**
+ * RingKernelRuntime: the public API of ring kernels. It owns what both backends share: the
+ * kernels' lifecycle (state.ts), the checks of every call, the tick schedule (scheduler.ts),
+ * request/reply (requests.ts) and telemetry (telemetry.ts). The backend (backend.ts) owns the
+ * queues and runs the ticks: `cpu` with MessageQueues and the kernels' JavaScript handlers,
+ * `gpu` with GpuMessageQueues and the kernels' WGSL, one submission per tick.
+ *
+ * RULES
+ *   - Sends are admitted between ticks: a send made while a tick is in flight waits for its
+ *     readback, so the queue's backpressure decides on the exact size (its timeout counts from
+ *     the call). Receives are recorded at once.
+ *   - A tick runs the ACTIVE kernels that can make progress, upstream first (sendsTo order), so
+ *     a message crosses a whole pipeline in one tick. A kernel is skipped when its input is empty
+ *     (and no upstream kernel runs) or its output has no room for maxEmits outputs: a full
+ *     pipeline stalls, and no tick runs until a receive makes room.
+ *   - Every call checks its kernel id (KernelNotFoundError) and its state (KernelStateError)
+ *     first, then its arguments (TypeError/RangeError), and changes nothing when it throws.
+ */
+import type { WaitOptions } from '../queue/contract.js';
+import { readWait, type Wait } from '../queue/waiters.js';
+import type { PackedBatch } from '../gpu/packed.js';
+import type { Backend, BackendKernel, KernelConfig, TickPlan } from './backend.js';
+import { KernelAlreadyExistsError, KernelNotFoundError, KernelRouteError, KernelStateError } from './errors.js';
+import { sameSchema, type RingKernelDefinition } from './kernel.js';
+import { Requests } from './requests.js';
+import { TickScheduler } from './scheduler.js';
+import { KernelState, checkTransition, type KernelStateValue } from './state.js';
+import { KernelClock, prometheusText, type KernelTelemetry, type RuntimeSummary } from './telemetry.js';
+import { CpuBackend } from './cpu/backend.js';
+
+export interface RuntimeOptions {
+  /** Where kernels run: 'gpu' (WebGPU, default) or 'cpu' (their JavaScript handlers). */
+  backend?: 'gpu' | 'cpu';
+  /** GPU backend: the device to use (default: ringkernel's shared device). */
+  device?: GPUDevice;
+  /** Telemetry (telemetry(), allTelemetry(), prometheus()); default true. */
+  telemetry?: boolean;
+}
+
+export interface LaunchConfig {
+  /** Capacity of the kernel's input queue. Default 4096. */
+  inputQueueSize?: number;
+  /** Capacity of its output queue (when its outputs stay with it). Default 4096. */
+  outputQueueSize?: number;
+  /** What a send to a full input queue does: 'block' (default), 'reject', 'drop' (evict the oldest). */
+  backpressure?: 'block' | 'reject' | 'drop';
+  /** Most messages one tick consumes. Default 65536. */
+  maxMessagesPerTick?: number;
+  /** Another kernel whose input queue is this kernel's output queue (a pipeline on the device). */
+  sendsTo?: string;
+}
+
+const BACKPRESSURE = ['block', 'reject', 'drop'] as const;
+/** Records of one tick's emits, at most (a device-ordered push: shaders/queue-push.wgsl). */
+const MAX_TICK_OUTPUTS = 1 << 20;
+
+interface KernelRecord {
+  id: string;
+  def: RingKernelDefinition;
+  config: KernelConfig;
+  state: KernelStateValue;
+  kernel: BackendKernel | null;
+  clock: KernelClock;
+  launching: Promise<unknown> | null;
+}
+
+interface DeferredSend {
+  record: KernelRecord;
+  wait: Wait | undefined;
+  since: number;
+  run: (wait: WaitOptions | undefined) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+function positiveInteger(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new RangeError(`${what} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+export class RingKernelRuntime {
+  private readonly options: Required<Pick<RuntimeOptions, 'backend' | 'telemetry'>> & Pick<RuntimeOptions, 'device'>;
+  private backend: Backend | null = null;
+  private starting: Promise<void> | null = null;
+  private startedAt = 0;
+  private readonly kernels = new Map<string, KernelRecord>();
+  private readonly requests = new Requests();
+  private readonly scheduler = new TickScheduler(() => this.runTick());
+  private deferred: DeferredSend[] = [];
+  private lostError: Error | null = null;
+
+  /** `new RingKernelRuntime(options)`, then `start()`; or `RingKernelRuntime.create(options)`. */
+  constructor(options: RuntimeOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    const { backend = 'gpu', device, telemetry = true } = options;
+    if (backend !== 'gpu' && backend !== 'cpu') throw new RangeError(`backend must be 'gpu' or 'cpu', got ${String(backend)}`);
+    if (typeof telemetry !== 'boolean') throw new TypeError('telemetry must be a boolean');
+    if (device !== undefined && backend !== 'gpu') throw new TypeError("device is an option of the 'gpu' backend");
+    this.options = { backend, device, telemetry };
+  }
+
+  /** A started runtime. */
+  static async create(options: RuntimeOptions = {}): Promise<RingKernelRuntime> {
+    const rt = new RingKernelRuntime(options);
+    await rt.start();
+    return rt;
+  }
+
+  /** Acquires the backend (GPU: the device). Idempotent. */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      const backend: Backend = this.options.backend === 'cpu' ? new CpuBackend() : await loadGpuBackend(this.options.device);
+      await backend.start({
+        requestTick: () => this.scheduler.request(),
+        droppedTagged: (_kernel, tag) => this.requests.dropped(tag),
+        lost: (error) => this.onLost(error),
+      });
+      this.backend = backend;
+      this.lostError = null;
+      this.startedAt = performance.now();
+    })().catch((error: unknown) => {
+      this.starting = null;
+      throw error;
+    });
+    return this.starting;
+  }
+
+  /** Terminates every kernel (upstream first), then releases the backend. `await using rt = ...` does this too. */
+  async shutdown(): Promise<void> {
+    if (this.starting === null) return;
+    await this.starting.catch(() => undefined);
+    for (const r of this.upstreamFirst([...this.kernels.values()])) {
+      if (this.kernels.get(r.id) === r && r.state !== KernelState.TERMINATING) await this.terminate(r.id).catch(() => undefined);
+    }
+    await this.scheduler.settled();
+    const backend = this.backend;
+    this.backend = null;
+    this.starting = null;
+    await backend?.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  get isActive(): boolean {
+    return this.backend !== null && this.lostError === null;
+  }
+
+  /** Ids of the launched kernels, in launch order. */
+  get kernelIds(): string[] {
+    return [...this.kernels.values()].filter((r) => r.state !== KernelState.CREATED).map((r) => r.id);
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+  /** Launches a kernel (LAUNCHED: it takes messages, processes none until activated). Starts the runtime if needed. */
+  async launch(id: string, def: RingKernelDefinition, config: LaunchConfig = {}): Promise<void> {
+    if (typeof id !== 'string' || id === '') throw new TypeError('kernel id must be a non-empty string');
+    if (typeof def !== 'object' || def === null || def.inputEnvelope === undefined) throw new TypeError(`launch('${id}'): the kernel must come from defineRingKernel()`);
+    const cfg = this.resolveConfig(id, def, config);
+    if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
+    if (this.options.backend === 'cpu' && def.cpu === undefined) {
+      throw new TypeError(`kernel '${id}' (${def.name}) has no cpu handler: it cannot run on the 'cpu' backend`);
+    }
+    let downstream: KernelRecord | undefined;
+    if (cfg.sendsTo !== undefined) {
+      downstream = this.kernels.get(cfg.sendsTo);
+      if (downstream === undefined || downstream.kernel === null) throw new KernelNotFoundError(cfg.sendsTo, ` to send to (launch '${id}' with sendsTo: '${cfg.sendsTo}')`);
+      if (def.output === undefined) throw new TypeError(`kernel '${id}' is a sink: it has no outputs to send to '${cfg.sendsTo}'`);
+      if (!sameSchema(def.output, downstream.def.input)) {
+        throw new TypeError(`kernel '${id}' emits ${def.output.name} but '${cfg.sendsTo}' consumes ${downstream.def.input.name}: sendsTo needs the same schema`);
+      }
+    }
+    await this.start();
+    if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
+    const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null };
+    this.kernels.set(id, record);
+    const creating = this.backend!.createKernel(id, def, cfg, downstream?.kernel ?? null);
+    record.launching = creating;
+    try {
+      record.kernel = await creating;
+    } catch (error) {
+      this.kernels.delete(id);
+      throw error;
+    } finally {
+      record.launching = null;
+    }
+    record.state = KernelState.LAUNCHED;
+  }
+
+  private resolveConfig(id: string, def: RingKernelDefinition, config: LaunchConfig): KernelConfig {
+    if (typeof config !== 'object' || config === null) throw new TypeError(`launch('${id}'): config must be an object`);
+    const { inputQueueSize = 4096, outputQueueSize = 4096, backpressure = 'block', maxMessagesPerTick = 65536, sendsTo } = config;
+    positiveInteger(inputQueueSize, `launch('${id}'): inputQueueSize`);
+    positiveInteger(outputQueueSize, `launch('${id}'): outputQueueSize`);
+    positiveInteger(maxMessagesPerTick, `launch('${id}'): maxMessagesPerTick`);
+    if (!BACKPRESSURE.includes(backpressure)) throw new RangeError(`launch('${id}'): backpressure must be one of 'block', 'reject', 'drop', got ${String(backpressure)}`);
+    if (maxMessagesPerTick * Math.max(1, def.maxEmits) > MAX_TICK_OUTPUTS) {
+      throw new RangeError(`launch('${id}'): maxMessagesPerTick * maxEmits must be at most ${MAX_TICK_OUTPUTS}, got ${maxMessagesPerTick} * ${def.maxEmits}`);
+    }
+    if (sendsTo !== undefined && (typeof sendsTo !== 'string' || sendsTo === '')) throw new TypeError(`launch('${id}'): sendsTo must be a kernel id`);
+    if (sendsTo === id) throw new RangeError(`launch('${id}'): a kernel cannot send to itself`);
+    return { inputQueueSize, outputQueueSize, backpressure, maxMessagesPerTick, sendsTo };
+  }
+
+  /** LAUNCHED -> ACTIVE. */
+  async activate(id: string): Promise<void> {
+    const r = this.record(id, 'activate');
+    r.state = KernelState.ACTIVE;
+    r.clock.setActive(true);
+    this.scheduler.request();
+  }
+
+  /** ACTIVE -> DEACTIVATED: messages queue up, none is processed (resolves once no tick that includes it is in flight). */
+  async deactivate(id: string): Promise<void> {
+    const r = this.record(id, 'deactivate');
+    r.state = KernelState.DEACTIVATED;
+    r.clock.setActive(false);
+    await this.scheduler.settled();
+  }
+
+  /** DEACTIVATED -> ACTIVE. */
+  async reactivate(id: string): Promise<void> {
+    const r = this.record(id, 'reactivate');
+    r.state = KernelState.ACTIVE;
+    r.clock.setActive(true);
+    this.scheduler.request();
+  }
+
+  /**
+   * Any state -> TERMINATED: the kernel is removed, its waiting senders and receivers reject,
+   * and its queues and GPU buffers are freed. Refused while another kernel sends to it.
+   */
+  async terminate(id: string): Promise<void> {
+    const r = this.record(id, 'terminate');
+    const upstream = this.upstreamOf(r).filter((u) => u.state !== KernelState.TERMINATED);
+    if (upstream.length > 0) {
+      throw new KernelStateError(id, r.state, 'terminate', `kernel '${upstream[0].id}' sends to it (terminate it first)`);
+    }
+    if (r.launching !== null) await r.launching.catch(() => undefined);
+    r.state = KernelState.TERMINATING;
+    r.clock.setActive(false);
+    await this.scheduler.settled();
+    const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', 'the kernel was terminated while the operation waited');
+    const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', 'the kernel was terminated while the operation waited');
+    this.deferred = this.deferred.filter((d) => {
+      if (d.record !== r) return true;
+      d.reject(sendGone);
+      return false;
+    });
+    this.requests.rejectAll(sendGone, id);
+    r.kernel?.rejectWaiters(sendGone, receiveGone);
+    try {
+      await r.kernel?.dispose(receiveGone);
+    } finally {
+      r.state = KernelState.TERMINATED;
+      this.kernels.delete(id);
+    }
+  }
+
+  /** Launches and activates a kernel, runs `body`, and terminates the kernel (and any that send to it) afterwards, even when `body` throws. */
+  async kernelScope<R>(id: string, def: RingKernelDefinition, config: LaunchConfig, body: () => R | Promise<R>): Promise<R> {
+    await this.launch(id, def, config);
+    try {
+      await this.activate(id);
+      return await body();
+    } finally {
+      await this.terminateWithUpstream(id);
+    }
+  }
+
+  private async terminateWithUpstream(id: string): Promise<void> {
+    const r = this.kernels.get(id);
+    if (r === undefined) return;
+    for (const u of this.upstreamOf(r)) await this.terminateWithUpstream(u.id);
+    if (this.kernels.get(id) === r) await this.terminate(id);
+  }
+
+  /** The kernel's lifecycle state (throws KernelNotFoundError for an unknown or terminated kernel). */
+  state(id: string): KernelStateValue {
+    return this.get(id).state;
+  }
+
+  // ---------------------------------------------------------------- messages
+  /** Into the kernel's input queue, with the queue's backpressure. */
+  send(id: string, message: object, options?: WaitOptions): Promise<void> {
+    try {
+      const r = this.record(id, 'send');
+      const wait = readWait(options);
+      r.def.input.check(message);
+      return this.admit(r, wait, (w) => r.kernel!.send(message, 0, w));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Several messages, in order, as `putMany` does (REJECT: all or nothing). Every message is checked before any is sent. */
+  sendMany(id: string, messages: readonly object[], options?: WaitOptions): Promise<void> {
+    try {
+      const r = this.record(id, 'send');
+      if (!Array.isArray(messages)) throw new TypeError('sendMany expects an array of messages');
+      const wait = readWait(options);
+      for (const m of messages) r.def.input.check(m);
+      return this.admit(r, wait, (w) => r.kernel!.sendMany(messages, w));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** sendMany with the messages as the input schema's words and a Uint8Array of priorities (GpuMessageQueue's packed batches). */
+  sendManyPacked(id: string, words: Uint32Array, priorities: Uint8Array, options?: WaitOptions): Promise<void> {
+    try {
+      const r = this.record(id, 'send');
+      const W = r.def.input.words;
+      if (!(words instanceof Uint32Array)) throw new TypeError('sendManyPacked expects words as a Uint32Array');
+      if (!(priorities instanceof Uint8Array)) throw new TypeError('sendManyPacked expects priorities as a Uint8Array');
+      if (words.length !== priorities.length * W) {
+        throw new RangeError(`sendManyPacked: words.length must be priorities.length * ${r.def.input.name}.words = ${priorities.length} * ${W}, got ${words.length}`);
+      }
+      const wait = readWait(options);
+      // copied now: the caller may reuse its arrays while the send waits
+      const w = words.slice();
+      const p = priorities.slice();
+      return this.admit(r, wait, (o) => r.kernel!.sendManyPacked(w, p, o));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The next output (priority, then FIFO), waiting while there is none. */
+  receive(id: string, options?: WaitOptions): Promise<object> {
+    try {
+      const r = this.receivable(id);
+      const wait = readWait(options);
+      const p = r.kernel!.receive(wait);
+      this.scheduler.request();
+      return p;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** min(max, available) outputs in priority order; waits only while there is none. */
+  receiveMany(id: string, max: number, options?: WaitOptions): Promise<object[]> {
+    try {
+      const r = this.receivable(id);
+      positiveInteger(max, 'max');
+      const wait = readWait(options);
+      const p = r.kernel!.receiveMany(max, wait);
+      this.scheduler.request();
+      return p;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** receiveMany as the output schema's words: `{ count, words, priorities }`. */
+  receiveManyPacked(id: string, max: number, options?: WaitOptions): Promise<PackedBatch> {
+    try {
+      const r = this.receivable(id);
+      positiveInteger(max, 'max');
+      const wait = readWait(options);
+      const p = r.kernel!.receiveManyPacked(max, wait);
+      this.scheduler.request();
+      return p;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Sends `message` and resolves with the first output produced for it at the end of the
+   * kernel's sendsTo chain (not also delivered to `receive`). Rejects with NoReplyError as soon
+   * as the message was processed (or dropped) without producing an output; `timeout` and
+   * `signal` cover the whole operation.
+   */
+  sendAndReceive(id: string, message: object, options?: WaitOptions): Promise<object> {
+    try {
+      const r = this.record(id, 'send');
+      const wait = readWait(options);
+      r.def.input.check(message);
+      if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
+      const { tag, reply } = this.requests.open(id, wait);
+      this.admit(r, wait, (w) => r.kernel!.send(message, tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
+      return reply;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Resolves once nothing more can be processed (no tick running or due). */
+  idle(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
+  // ---------------------------------------------------------------- state, telemetry
+  /** A copy of the kernel's state. */
+  async readState(id: string): Promise<ArrayBuffer> {
+    const r = this.stateful(id);
+    await this.scheduler.settled();
+    return r.kernel!.readState();
+  }
+
+  /** Overwrites the kernel's state (exactly `state.bytes` bytes); ticks after this see it. */
+  async writeState(id: string, bytes: ArrayBuffer | ArrayBufferView): Promise<void> {
+    const r = this.stateful(id);
+    const length = bytes instanceof ArrayBuffer ? bytes.byteLength : ArrayBuffer.isView(bytes) ? bytes.byteLength : -1;
+    if (length < 0) throw new TypeError('writeState expects an ArrayBuffer or a typed array');
+    if (length !== r.def.state!.bytes) throw new RangeError(`writeState('${id}'): the state is ${r.def.state!.bytes} bytes, got ${length}`);
+    await this.scheduler.settled();
+    await r.kernel!.writeState(bytes);
+  }
+
+  /** The kernel's telemetry, or null when telemetry is off. */
+  telemetry(id: string): KernelTelemetry | null {
+    const r = this.get(id);
+    if (!this.options.telemetry) return null;
+    return this.snapshot(r);
+  }
+
+  /** Every kernel's telemetry by id ({} when telemetry is off). */
+  allTelemetry(): Record<string, KernelTelemetry> {
+    const out: Record<string, KernelTelemetry> = {};
+    if (!this.options.telemetry) return out;
+    for (const r of this.kernels.values()) if (r.kernel !== null) out[r.id] = this.snapshot(r);
+    return out;
+  }
+
+  /** Totals over the live kernels. */
+  summary(): RuntimeSummary {
+    let messagesProcessed = 0;
+    let messagesDropped = 0;
+    let errors = 0;
+    let kernelCount = 0;
+    for (const r of this.kernels.values()) {
+      if (r.kernel === null) continue;
+      kernelCount++;
+      const c = r.kernel.counters();
+      messagesProcessed += c.processed;
+      messagesDropped += c.dropped;
+      errors += c.errors;
+    }
+    return { kernelCount, messagesProcessed, messagesDropped, errors, uptimeMs: this.backend ? performance.now() - this.startedAt : 0 };
+  }
+
+  /** The telemetry in the Prometheus text exposition format ('' when telemetry is off). */
+  prometheus(): string {
+    if (!this.options.telemetry) return '';
+    return prometheusText(Object.values(this.allTelemetry()));
+  }
+
+  private snapshot(r: KernelRecord): KernelTelemetry {
+    const k = r.kernel!;
+    const outputDepth = k.downstream ? k.downstream.inputSize : k.outputSize;
+    return r.clock.snapshot(r.id, r.state, k.counters(), k.inputSize, outputDepth);
+  }
+
+  // ---------------------------------------------------------------- internals
+  private get(id: string): KernelRecord {
+    if (typeof id !== 'string') throw new TypeError('kernel id must be a string');
+    const r = this.kernels.get(id);
+    if (r === undefined) throw new KernelNotFoundError(id);
+    return r;
+  }
+
+  /** The kernel, if `operation` is allowed in its state. */
+  private record(id: string, operation: 'activate' | 'deactivate' | 'reactivate' | 'terminate' | 'send' | 'receive'): KernelRecord {
+    if (this.lostError) throw this.lostError;
+    const r = this.get(id);
+    checkTransition(id, r.state, operation);
+    return r;
+  }
+
+  private receivable(id: string): KernelRecord {
+    const r = this.record(id, 'receive');
+    if (r.def.output === undefined) throw new KernelRouteError(id, `kernel '${id}' is a sink: it has no outputs to receive`);
+    if (r.config.sendsTo !== undefined) {
+      let end = r;
+      while (end.config.sendsTo !== undefined) end = this.kernels.get(end.config.sendsTo) ?? end;
+      throw new KernelRouteError(id, `kernel '${id}' sends its outputs to '${r.config.sendsTo}': receive from '${end.id}', the end of its chain`);
+    }
+    return r;
+  }
+
+  private stateful(id: string): KernelRecord {
+    if (this.lostError) throw this.lostError;
+    const r = this.get(id);
+    if (r.kernel === null || r.state === KernelState.TERMINATING) throw new KernelStateError(id, r.state, 'send', 'its state is not available');
+    if (r.def.state === undefined) throw new TypeError(`kernel '${id}' has no state (define it with state: { type, bytes })`);
+    return r;
+  }
+
+  /** A send now, or (a tick in flight) once the tick is read back, with what is left of its timeout. */
+  private admit<T>(record: KernelRecord, wait: Wait | undefined, run: (wait: WaitOptions | undefined) => Promise<T>): Promise<T> {
+    if (!this.scheduler.inFlight && this.deferred.length === 0) {
+      const p = run(wait);
+      this.scheduler.request();
+      return p;
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.deferred.push({ record, wait, since: performance.now(), run, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  private applyDeferred(): void {
+    const list = this.deferred;
+    if (list.length === 0) return;
+    this.deferred = [];
+    for (const d of list) {
+      if (this.kernels.get(d.record.id) !== d.record || d.record.state === KernelState.TERMINATING) {
+        d.reject(new KernelStateError(d.record.id, KernelState.TERMINATED, 'send', 'the kernel was terminated while the send waited'));
+        continue;
+      }
+      const w = d.wait;
+      if (w?.signal?.aborted) {
+        d.reject(w.signal.reason);
+        continue;
+      }
+      let wait: WaitOptions | undefined = w;
+      if (w?.timeout !== undefined && w.timeout !== Infinity) wait = { signal: w.signal, timeout: Math.max(0, w.timeout - (performance.now() - d.since)) };
+      d.run(wait).then(d.resolve, d.reject);
+    }
+    this.scheduler.request();
+  }
+
+  private upstreamOf(r: KernelRecord): KernelRecord[] {
+    return [...this.kernels.values()].filter((u) => u.config.sendsTo === r.id);
+  }
+
+  /** Kernels ordered so that each comes after every kernel that sends to it (launch order among equals). */
+  private upstreamFirst(records: KernelRecord[]): KernelRecord[] {
+    const depth = new Map<KernelRecord, number>();
+    const depthOf = (r: KernelRecord): number => {
+      let d = depth.get(r);
+      if (d !== undefined) return d;
+      d = 0;
+      for (const u of this.upstreamOf(r)) d = Math.max(d, depthOf(u) + 1);
+      depth.set(r, d);
+      return d;
+    };
+    return records.map((r, i) => ({ r, i, d: depthOf(r) })).sort((a, b) => a.d - b.d || a.i - b.i).map((x) => x.r);
+  }
+
+  /** One tick: the kernels that can make progress and every queue's recorded host operations; false when there was nothing to do. */
+  private async runTick(): Promise<boolean> {
+    const backend = this.backend;
+    if (backend === null || this.lostError !== null) return false;
+    this.applyDeferred();
+    const live = [...this.kernels.values()].filter((r) => r.kernel !== null && r.state !== KernelState.TERMINATING);
+    const plan: TickPlan = { kernels: [] };
+    const bound = new Map<KernelRecord, number>();
+    // tagged messages a kernel can meet: every live one, times what upstream kernels can make of each
+    const fanout = new Map<KernelRecord, number>();
+    for (const r of this.upstreamFirst(live)) {
+      let f = 1;
+      for (const u of this.upstreamOf(r)) f = Math.max(f, (fanout.get(u) ?? 1) * u.def.maxEmits);
+      fanout.set(r, f);
+      if (r.state !== KernelState.ACTIVE) continue;
+      const k = r.kernel!;
+      let incoming = 0;
+      for (const u of this.upstreamOf(r)) incoming += (bound.get(u) ?? 0) * u.def.maxEmits;
+      const available = k.inputSize + incoming;
+      const room = k.def.maxEmits > 0 ? Math.floor(k.outputRoom / k.def.maxEmits) : Infinity;
+      const ub = Math.min(r.config.maxMessagesPerTick, available, room);
+      if (ub <= 0) continue;
+      bound.set(r, ub);
+      plan.kernels.push({ kernel: k, upperBound: ub, taggedBound: Math.min(ub, this.requests.live * f) });
+    }
+    if (plan.kernels.length === 0 && !live.some((r) => r.kernel!.hasHostWork)) return false;
+    const t0 = performance.now();
+    let result;
+    try {
+      result = await backend.tick(plan);
+    } catch (error) {
+      this.onLost(error instanceof Error ? error : new Error(String(error)));
+      return false;
+    }
+    const latencyNs = (performance.now() - t0) * 1e6;
+    for (const { kernel } of plan.kernels) {
+      const r = this.kernels.get(kernel.id);
+      if (r !== undefined) r.clock.tick(latencyNs);
+      const res = result.kernels.get(kernel);
+      if (res === undefined) continue;
+      const toReceive = this.requests.onTick(kernel.downstream === null, res.events, res.replies);
+      if (toReceive.length > 0) kernel.reinsert(toReceive);
+    }
+    return true;
+  }
+
+  /** The backend failed (device lost): every kernel is gone, every pending operation rejects with `error`. */
+  private onLost(error: Error): void {
+    if (this.lostError !== null) return;
+    this.lostError = error;
+    for (const d of this.deferred) d.reject(error);
+    this.deferred = [];
+    this.requests.rejectAll(error);
+    for (const r of this.kernels.values()) {
+      r.state = KernelState.TERMINATED;
+      r.clock.setActive(false);
+      r.kernel?.rejectWaiters(error, error);
+    }
+    this.kernels.clear();
+  }
+}
+
+/** The GPU backend, loaded on first use (the CPU backend never touches WebGPU). */
+async function loadGpuBackend(device: GPUDevice | undefined): Promise<Backend> {
+  const { GpuBackend } = await import('./gpu/backend.js');
+  return new GpuBackend(device);
+}

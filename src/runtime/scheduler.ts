@@ -1,0 +1,74 @@
+/**
+ * When ticks run. A tick is requested whenever work may have appeared (a send, a receive, an
+ * activation, a blocked sender admitted); it runs at the end of the current turn of the event
+ * loop, so everything sent in one turn goes into one tick. One tick at a time: a request made
+ * while a tick runs makes the next one start as soon as this one is done. A tick that finds
+ * nothing to do ends the loop, and nothing runs (no timer, no polling) until the next request.
+ */
+import { realSetImmediate } from '../device/immediate.js';
+
+export class TickScheduler {
+  private scheduled = false;
+  private running = false;
+  private again = false;
+  private idleWaiters: (() => void)[] = [];
+  private doneWaiters: (() => void)[] = [];
+
+  /** `tick` runs one tick; it resolves with whether it did anything (then another may be needed). */
+  constructor(private readonly tick: () => Promise<boolean>) {}
+
+  /** Whether a tick is running (its submission in flight). */
+  get inFlight(): boolean {
+    return this.running;
+  }
+
+  request(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    realSetImmediate(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    this.scheduled = false;
+    this.running = true;
+    let didWork = false;
+    try {
+      didWork = await this.tick();
+    } finally {
+      this.running = false;
+      const done = this.doneWaiters;
+      this.doneWaiters = [];
+      for (const w of done) w();
+    }
+    if (didWork || this.again) {
+      this.again = false;
+      this.request();
+      return;
+    }
+    const idle = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of idle) w();
+  }
+
+  /** Resolves once no tick runs or is due: everything that could be processed was. */
+  idle(): Promise<void> {
+    if (!this.running && !this.scheduled) {
+      // one more look: a tick may be needed for work recorded without a request
+      return new Promise((resolve) => {
+        this.idleWaiters.push(resolve);
+        this.request();
+      });
+    }
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Resolves once the tick in flight (if any) is done. */
+  settled(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.doneWaiters.push(resolve));
+  }
+}
