@@ -154,7 +154,10 @@ export class GpuKernel implements BackendKernel {
     const buf = (b: GPUBuffer) => ({ buffer: b });
     const group = (pipeline: GPUComputePipeline, g: number, bindings: readonly number[], pick: (binding: number) => GPUBuffer): GPUBindGroup =>
       d.createBindGroup({ layout: pipeline.getBindGroupLayout(g), entries: bindings.map((binding) => ({ binding, resource: buf(pick(binding)) })) });
+    // a queue's group-0 bindings, with inp = the work buffer and outb = the replies (a sink has no queue: a dummy control block)
     const queueBuffer = (s: typeof I | null, binding: number): GPUBuffer => {
+      if (binding === 4) return this.b.work;
+      if (binding === 5) return this.b.replies;
       if (s === null) return this.b.dummy;
       return [s.ctl, s.blk, s.pool, s.seqs, this.b.work, this.b.replies, s.scr][binding];
     };
@@ -263,8 +266,8 @@ export class GpuKernel implements BackendKernel {
     this.output?.failWaiters(sendError, receiveError);
   }
   counters(): KernelCounters {
-    const dropped = this.input.deviceCounters?.dropped ?? 0;
-    return { ...this.cumulative, dropped };
+    // (evictions of messages that never reached the device are counted by the host alone)
+    return { ...this.cumulative, dropped: this.input.stats.dropped };
   }
 
   async readState(): Promise<ArrayBuffer> {
@@ -308,7 +311,12 @@ export class GpuKernel implements BackendKernel {
     pass.dispatchWorkgroupsIndirect(this.b.kind, IND.HANDLER * 4);
     e.dispatches += 2;
     const positions = upperBound * this.def.maxEmits;
-    if (this.outQueue === null || positions <= SMALL_POSITIONS) {
+    if (this.outQueue === null) {
+      // a sink: nothing to ingest
+      setGroups(pass, tp.settle, g.settle);
+      pass.dispatchWorkgroups(1);
+      e.dispatches++;
+    } else if (positions <= SMALL_POSITIONS) {
       setGroups(pass, tp.smallIngest, g.small);
       pass.dispatchWorkgroups(1);
       e.dispatches++;

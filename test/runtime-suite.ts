@@ -1,0 +1,477 @@
+/**
+ * The ring kernel runtime's behaviour, as one backend-agnostic suite: `runtimeSuite('cpu')` and
+ * `runtimeSuite('gpu')` run the same tests. Timing is never asserted; `rt.idle()` (nothing more
+ * can be processed) is the synchronisation point.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BackpressureStrategy,
+  KernelAlreadyExistsError,
+  KernelNotFoundError,
+  KernelRouteError,
+  KernelState,
+  KernelStateError,
+  NoReplyError,
+  QueueFullError,
+  QueueTimeoutError,
+  RingKernelRuntime,
+  defineMessage,
+  defineRingKernel,
+} from 'ringkernel';
+import { OP, Num, addTen, compute, counter, double, fanOut, picky } from './runtime-kernels.js';
+
+const req = (values: number[], op: number, priority?: number) => ({
+  values: [...values, ...Array(8 - values.length).fill(0)],
+  count: values.length,
+  op,
+  ...(priority === undefined ? {} : { priority }),
+});
+const num = (v: number, id: number, priority?: number) => ({ v, id, ...(priority === undefined ? {} : { priority }) });
+
+export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
+  describe(`RingKernelRuntime (${backend} backend)`, () => {
+    const open: RingKernelRuntime[] = [];
+    afterEach(async () => {
+      for (const rt of open.splice(0)) await rt.shutdown();
+    });
+    async function runtime(options: { telemetry?: boolean } = {}): Promise<RingKernelRuntime> {
+      const rt = await RingKernelRuntime.create({ backend, ...options });
+      open.push(rt);
+      return rt;
+    }
+
+    describe('lifecycle', () => {
+      it('launch, activate, deactivate, reactivate, terminate: each state in turn; kernelIds in launch order', async () => {
+        const rt = await runtime();
+        expect(rt.isActive).toBe(true);
+        expect(rt.kernelIds).toEqual([]);
+        await rt.launch('b', addTen);
+        await rt.launch('a', double, { sendsTo: 'b' });
+        expect(rt.kernelIds).toEqual(['b', 'a']);
+        expect(rt.state('a')).toBe(KernelState.LAUNCHED);
+        await rt.activate('a');
+        expect(rt.state('a')).toBe('active');
+        await rt.deactivate('a');
+        expect(rt.state('a')).toBe(KernelState.DEACTIVATED);
+        await rt.reactivate('a');
+        expect(rt.state('a')).toBe(KernelState.ACTIVE);
+        await rt.terminate('a');
+        expect(rt.kernelIds).toEqual(['b']);
+        expect(() => rt.state('a')).toThrow(KernelNotFoundError);
+        await rt.terminate('b');
+        expect(rt.kernelIds).toEqual([]);
+      });
+
+      it('KernelState values are the lower-case names', () => {
+        expect(KernelState).toEqual({
+          CREATED: 'created',
+          LAUNCHED: 'launched',
+          ACTIVE: 'active',
+          DEACTIVATED: 'deactivated',
+          TERMINATING: 'terminating',
+          TERMINATED: 'terminated',
+        });
+      });
+
+      it('every illegal transition rejects with KernelStateError naming the kernel, its state and the operation', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double);
+        const refuse = async (p: Promise<unknown>, state: string, operation: string) => {
+          const e = (await p.then(() => null, (x: unknown) => x)) as KernelStateError;
+          expect(e).toBeInstanceOf(KernelStateError);
+          expect([e.kernelId, e.state, e.operation]).toEqual(['k', state, operation]);
+          expect(e.message).toBe(`Cannot ${operation} kernel 'k' from state '${state}'`);
+        };
+        await refuse(rt.deactivate('k'), 'launched', 'deactivate');
+        await refuse(rt.reactivate('k'), 'launched', 'reactivate');
+        await refuse(rt.receive('k'), 'launched', 'receive');
+        await rt.activate('k');
+        await refuse(rt.activate('k'), 'active', 'activate');
+        await refuse(rt.reactivate('k'), 'active', 'reactivate');
+        await rt.deactivate('k');
+        await refuse(rt.activate('k'), 'deactivated', 'activate');
+        await refuse(rt.deactivate('k'), 'deactivated', 'deactivate');
+        await expect(rt.send('k', num(1, 1))).resolves.toBeUndefined(); // send: LAUNCHED, ACTIVE, DEACTIVATED
+        await expect(rt.receive('k', { timeout: 0 })).rejects.toBeInstanceOf(QueueTimeoutError); // receive: ACTIVE, DEACTIVATED
+      });
+
+      it('an unknown or terminated kernel is KernelNotFoundError everywhere; a second launch is KernelAlreadyExistsError', async () => {
+        const rt = await runtime();
+        for (const call of [
+          () => rt.activate('x'),
+          () => rt.deactivate('x'),
+          () => rt.reactivate('x'),
+          () => rt.terminate('x'),
+          () => rt.send('x', num(1, 1)),
+          () => rt.sendMany('x', []),
+          () => rt.receive('x'),
+          () => rt.receiveMany('x', 1),
+          () => rt.sendAndReceive('x', num(1, 1)),
+          () => rt.readState('x'),
+        ]) {
+          await expect(call()).rejects.toBeInstanceOf(KernelNotFoundError);
+        }
+        expect(() => rt.state('x')).toThrow(KernelNotFoundError);
+        expect(() => rt.telemetry('x')).toThrow(KernelNotFoundError);
+        await rt.launch('k', double);
+        await expect(rt.launch('k', addTen)).rejects.toBeInstanceOf(KernelAlreadyExistsError);
+        expect(rt.kernelIds).toEqual(['k']);
+      });
+
+      it('launch starts a runtime that was not started; shutdown terminates every kernel (upstream first)', async () => {
+        const rt = new RingKernelRuntime({ backend });
+        open.push(rt);
+        expect(rt.isActive).toBe(false);
+        await rt.launch('end', addTen);
+        await rt.launch('mid', double, { sendsTo: 'end' });
+        await rt.launch('head', double, { sendsTo: 'mid' });
+        expect(rt.isActive).toBe(true);
+        await rt.shutdown();
+        expect(rt.isActive).toBe(false);
+        expect(rt.kernelIds).toEqual([]);
+      });
+
+      it('terminating a kernel another one sends to is refused (KernelStateError, terminate)', async () => {
+        const rt = await runtime();
+        await rt.launch('b', addTen);
+        await rt.launch('a', double, { sendsTo: 'b' });
+        const e = (await rt.terminate('b').catch((x: unknown) => x)) as KernelStateError;
+        expect(e).toBeInstanceOf(KernelStateError);
+        expect(e.operation).toBe('terminate');
+        expect(e.message).toMatch(/kernel 'a' sends to it/);
+        expect(rt.kernelIds).toEqual(['b', 'a']);
+      });
+
+      it('bad configuration rejects launch with a clear error and leaves nothing behind', async () => {
+        const rt = await runtime();
+        await rt.launch('b', addTen);
+        for (const [config, error] of [
+          [{ inputQueueSize: 0 }, RangeError],
+          [{ outputQueueSize: 1.5 }, RangeError],
+          [{ maxMessagesPerTick: -1 }, RangeError],
+          [{ inputQueueSize: Number.NaN }, RangeError],
+          [{ backpressure: 'lifo' }, RangeError],
+          [{ sendsTo: 'nowhere' }, KernelNotFoundError],
+        ] as const) {
+          await expect(rt.launch('a', double, config as never)).rejects.toBeInstanceOf(error);
+        }
+        // sendsTo a kernel whose input schema is not this kernel's output
+        const Other = defineMessage({ name: 'Other', fields: { x: 'f32' } });
+        const sinkOfOther = defineRingKernel({ name: 'sinkOfOther', input: Other, wgsl: 'fn handle(msg: Other, priority: u32) { }', cpu: () => undefined });
+        await rt.launch('other', sinkOfOther);
+        await expect(rt.launch('a', double, { sendsTo: 'other' })).rejects.toThrow(/emits Num but 'other' consumes Other/);
+        expect(rt.kernelIds).toEqual(['b', 'other']);
+        await rt.launch('a', double, { sendsTo: 'b' }); // the id is free
+      });
+
+      it('kernelScope launches and activates, runs the body, and terminates even when it throws', async () => {
+        const rt = await runtime();
+        const result = await rt.kernelScope('k', double, {}, async () => {
+          expect(rt.state('k')).toBe('active');
+          return (await rt.sendAndReceive('k', num(21, 1))) as Num;
+        });
+        expect(result).toEqual({ v: 42, id: 1, priority: 128 });
+        expect(rt.kernelIds).toEqual([]);
+        await expect(
+          rt.kernelScope('k', double, {}, async () => {
+            throw new Error('boom');
+          }),
+        ).rejects.toThrow('boom');
+        expect(rt.kernelIds).toEqual([]);
+      });
+
+      it('terminate rejects the kernel\'s waiting senders and receivers with KernelStateError', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double, { inputQueueSize: 1 });
+        await rt.send('k', num(1, 1));
+        const blockedSend = rt.send('k', num(2, 2)); // full, not active: waits
+        await rt.activate('k');
+        await rt.deactivate('k');
+        await rt.idle();
+        const waitingReceive = rt.receive('k'); // (the first output may or may not be there yet)
+        const second = rt.receive('k');
+        const third = rt.receive('k');
+        await rt.terminate('k');
+        const outcomes = await Promise.allSettled([blockedSend, waitingReceive, second, third]);
+        const rejected = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
+        expect(rejected.length).toBeGreaterThanOrEqual(2);
+        for (const r of rejected) {
+          expect(r.reason).toBeInstanceOf(KernelStateError);
+          expect((r.reason as KernelStateError).state).toBe('terminated');
+        }
+      });
+    });
+
+    describe('messages', () => {
+      it('send then receive: the compute service gives exact sums, means, maxima and minima', async () => {
+        const rt = await runtime();
+        await rt.launch('compute', compute, { inputQueueSize: 64, outputQueueSize: 64 });
+        await rt.activate('compute');
+        const cases: [number[], number, number][] = [
+          [[1, 2, 3, 4], OP.SUM, 10],
+          [[1, 2, 3, 4], OP.MEAN, 2.5],
+          [[5, -3, 8.5, 2], OP.MAX, 8.5],
+          [[5, -3, 8.5, 2], OP.MIN, -3],
+          [[1, 2, 3, 4, 5, 6, 7, 8], OP.SUM, 36],
+          [[-0.5], OP.MEAN, -0.5],
+        ];
+        for (const [values, op, expected] of cases) {
+          expect(await rt.sendAndReceive('compute', req(values, op))).toEqual({ result: expected, priority: 128 });
+        }
+        // the same through send / receive, priorities kept and ordered
+        await rt.sendMany('compute', cases.map(([values, op], i) => req(values, op, i * 10)));
+        await rt.idle();
+        const out = (await rt.receiveMany('compute', 100)) as { result: number; priority: number }[];
+        expect(out).toEqual(cases.map(([, , expected], i) => ({ result: expected, priority: i * 10 })).reverse());
+      });
+
+      it('100 concurrent sendAndReceive calls each get the reply to their own message', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double, { inputQueueSize: 256 });
+        await rt.activate('k');
+        const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => rt.sendAndReceive('k', num(i, 1000 + i, (i * 37) % 256))));
+        replies.forEach((r, i) => expect(r).toEqual({ v: 2 * i, id: 1000 + i, priority: (i * 37) % 256 }));
+        // none of them also went to receive
+        await rt.idle();
+        await expect(rt.receive('k', { timeout: 0 })).rejects.toBeInstanceOf(QueueTimeoutError);
+      });
+
+      it('a request whose message produced no output rejects at once with NoReplyError (not a timeout); a failed handler is counted', async () => {
+        const rt = await runtime();
+        await rt.launch('p', picky);
+        await rt.activate('p');
+        const e = await rt.sendAndReceive('p', num(-7, 1), { timeout: 60_000 }).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(NoReplyError);
+        expect((e as Error).name).not.toBe('TimeoutError');
+        expect(rt.telemetry('p')).toMatchObject({ messagesProcessed: 1, messagesEmitted: 0, errors: 1, lastError: 'failed with code 7' });
+        expect(await rt.sendAndReceive('p', num(3, 2))).toEqual({ v: 3, id: 2, priority: 128 });
+      });
+
+      it('a reply that arrives after its caller timed out goes to receive; the caller gets a TimeoutError', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double);
+        // not active: the message waits, the request times out
+        const e = await rt.sendAndReceive('k', num(4, 9), { timeout: 20 }).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(QueueTimeoutError);
+        expect((e as Error).name).toBe('TimeoutError');
+        await rt.activate('k');
+        expect(await rt.receive('k')).toEqual({ v: 8, id: 9, priority: 128 });
+      });
+
+      it('further outputs of a request go to receive, in order; rk_emit refuses past maxEmits', async () => {
+        const rt = await runtime();
+        await rt.launch('f', fanOut, { inputQueueSize: 16, outputQueueSize: 64 });
+        await rt.activate('f');
+        expect(await rt.sendAndReceive('f', num(3, 5))).toEqual({ v: 0, id: 5, priority: 128 });
+        await rt.idle();
+        expect(await rt.receiveMany('f', 10)).toEqual([num(1, 5, 128), num(2, 5, 128)]);
+        // outputs in input order (each input's emits in emit order), across many inputs of one priority
+        await rt.sendMany('f', [num(2, 1), num(0, 2), num(3, 3), num(1, 4)]);
+        await rt.idle();
+        expect(await rt.receiveMany('f', 10)).toEqual([num(0, 1, 128), num(1, 1, 128), num(0, 3, 128), num(1, 3, 128), num(2, 3, 128), num(0, 4, 128)]);
+        expect(rt.telemetry('f')!.errors).toBe(0); // the fourth emit was refused each time
+      });
+
+      it('messages that do not fit the schema (an array of the wrong length too) are refused and nothing is sent', async () => {
+        const rt = await runtime();
+        await rt.launch('c', compute);
+        await expect(rt.send('c', { values: [1, 2], count: 2, op: 0 })).rejects.toBeInstanceOf(RangeError);
+        await expect(rt.send('c', { values: Array(8).fill(0), count: -1, op: 0 })).rejects.toBeInstanceOf(RangeError);
+        await expect(rt.send('c', { values: Array(8).fill(0), op: 0 } as never)).rejects.toBeInstanceOf(TypeError);
+        await expect(rt.sendMany('c', [req([1], 0), { ...req([1], 0), priority: 300 }])).rejects.toBeInstanceOf(RangeError);
+        await expect(rt.sendManyPacked('c', new Uint32Array(3), new Uint8Array(1))).rejects.toBeInstanceOf(RangeError);
+        expect(rt.telemetry('c')!.inputDepth).toBe(0);
+      });
+
+      it('receive on a kernel that sends to another rejects naming the end of its chain; on a sink, that it has no outputs', async () => {
+        const rt = await runtime();
+        await rt.launch('end', addTen);
+        await rt.launch('mid', double, { sendsTo: 'end' });
+        await rt.launch('head', double, { sendsTo: 'mid' });
+        await rt.launch('sink', counter);
+        for (const id of ['head', 'mid', 'end', 'sink']) await rt.activate(id);
+        const e = await rt.receive('head').catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(KernelRouteError);
+        expect((e as Error).message).toMatch(/receive from 'end', the end of its chain/);
+        await expect(rt.receive('sink')).rejects.toThrow(/'sink' is a sink/);
+      });
+
+      it('packed batches: sendManyPacked and receiveManyPacked move the schemas\' words', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double, { inputQueueSize: 100, outputQueueSize: 100 });
+        await rt.activate('k');
+        const n = 50;
+        const words = new Uint32Array(n * Num.words);
+        const priorities = new Uint8Array(n);
+        for (let i = 0; i < n; i++) {
+          words[i * Num.words] = i - 20; // i32 as its bits
+          words[i * Num.words + 1] = i;
+          priorities[i] = i % 3;
+        }
+        await rt.sendManyPacked('k', words, priorities);
+        await rt.idle();
+        const got = await rt.receiveManyPacked('k', 100);
+        expect(got.count).toBe(n);
+        const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (b % 3) - (a % 3) || a - b);
+        expect(Array.from(got.priorities)).toEqual(order.map((i) => i % 3));
+        const i32 = new Int32Array(got.words.buffer);
+        expect(Array.from({ length: n }, (_, j) => got.words[j * Num.words + 1])).toEqual(order);
+        expect(Array.from({ length: n }, (_, j) => i32[j * Num.words])).toEqual(order.map((i) => 2 * (i - 20)));
+      });
+    });
+
+    describe('pipelines, state, backpressure', () => {
+      it('a two-stage pipeline (x2, then +10) turns 5 into 20; request/reply crosses it', async () => {
+        const rt = await runtime();
+        await rt.launch('add', addTen);
+        await rt.launch('dbl', double, { sendsTo: 'add' });
+        await rt.activate('add');
+        await rt.activate('dbl');
+        expect(await rt.sendAndReceive('dbl', num(5, 1))).toEqual({ v: 20, id: 1, priority: 128 });
+        await rt.sendMany('dbl', [num(1, 2, 3), num(2, 3, 9)]);
+        await rt.idle();
+        expect(await rt.receiveMany('add', 5)).toEqual([num(14, 3, 9), num(12, 2, 3)]);
+        expect(rt.telemetry('dbl')).toMatchObject({ messagesProcessed: 3, messagesEmitted: 3, outputDepth: 0 });
+        expect(rt.telemetry('add')).toMatchObject({ messagesProcessed: 3, messagesEmitted: 3 });
+      });
+
+      it('deactivate: sends queue up and nothing is processed; reactivate: all of them, in priority then FIFO order', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double, { inputQueueSize: 100, outputQueueSize: 100 });
+        await rt.activate('k');
+        await rt.deactivate('k');
+        const sent = Array.from({ length: 40 }, (_, i) => num(i, i, [5, 200, 5, 17][i % 4]));
+        for (const m of sent.slice(0, 20)) await rt.send('k', m);
+        await rt.sendMany('k', sent.slice(20));
+        await rt.idle();
+        expect(rt.telemetry('k')).toMatchObject({ messagesProcessed: 0, inputDepth: 40, outputDepth: 0 });
+        await rt.reactivate('k');
+        await rt.idle();
+        const got = (await rt.receiveMany('k', 100)) as Num[];
+        const expected = [...sent].sort((a, b) => b.priority! - a.priority! || a.id - b.id);
+        expect(got.map((m) => m.id)).toEqual(expected.map((m) => m.id));
+        expect(got.map((m) => m.v)).toEqual(expected.map((m) => 2 * m.v));
+      });
+
+      it('a stateful kernel: atomic counters in its state; readState gives exact totals, writeState overwrites', async () => {
+        const rt = await runtime();
+        await rt.launch('c', counter, { inputQueueSize: 1000 });
+        await rt.activate('c');
+        const n = 500;
+        await rt.sendMany('c', Array.from({ length: n }, (_, i) => num(i, i + 1)));
+        await rt.idle();
+        const s = new Uint32Array(await rt.readState('c'));
+        expect(Array.from(s)).toEqual([n, (n * (n - 1)) / 2, n, 0]);
+        await rt.writeState('c', new Uint32Array([100, 0, 0, 0]));
+        await rt.send('c', num(1, 1));
+        await rt.idle();
+        expect(Array.from(new Uint32Array(await rt.readState('c')))).toEqual([101, 1, 1, 0]);
+        await expect(rt.writeState('c', new Uint32Array(3))).rejects.toBeInstanceOf(RangeError);
+      });
+
+      for (const backpressure of [BackpressureStrategy.BLOCK, BackpressureStrategy.REJECT, BackpressureStrategy.DROP_OLDEST]) {
+        it(`backpressure through a full pipeline (${backpressure}): every message delivered, rejected, dropped or timed out, nothing else`, async () => {
+          const rt = await runtime();
+          await rt.launch('b', addTen, { inputQueueSize: 4, outputQueueSize: 6 });
+          await rt.launch('a', double, { inputQueueSize: 5, backpressure, sendsTo: 'b' });
+          await rt.activate('b');
+          await rt.activate('a');
+          const N = 60;
+          const fate = new Map<number, string>();
+          const sends: Promise<void>[] = [];
+          for (let i = 0; i < N; i++) {
+            sends.push(
+              rt.send('a', num(i, i), { timeout: backpressure === BackpressureStrategy.BLOCK ? 30 : undefined }).then(
+                () => undefined,
+                (e: unknown) => {
+                  expect(e).toBeInstanceOf(QueueFullError);
+                  fate.set(i, backpressure === BackpressureStrategy.BLOCK ? 'timed out' : 'rejected');
+                },
+              ),
+            );
+          }
+          await Promise.all(sends);
+          await rt.idle();
+          // the host did not receive: the pipeline stalled without overflowing (BLOCK kept enough messages to fill it)
+          expect(rt.telemetry('b')!.outputDepth).toBeLessThanOrEqual(6);
+          expect(rt.telemetry('b')!.inputDepth).toBeLessThanOrEqual(4);
+          if (backpressure === BackpressureStrategy.BLOCK) {
+            expect(rt.telemetry('b')!.outputDepth).toBe(6);
+            expect(rt.telemetry('b')!.inputDepth).toBe(4);
+          }
+          for (;;) {
+            const out = (await rt.receiveMany('b', 3, { timeout: 0 }).catch(() => [])) as Num[];
+            if (out.length === 0) {
+              await rt.idle();
+              const more = (await rt.receiveMany('b', 100, { timeout: 0 }).catch(() => [])) as Num[];
+              if (more.length === 0) break;
+              out.push(...more);
+            }
+            for (const m of out) {
+              expect(m.v).toBe(2 * m.id + 10);
+              expect(fate.has(m.id)).toBe(false);
+              fate.set(m.id, 'delivered');
+            }
+          }
+          const dropped = rt.telemetry('a')!.messagesDropped;
+          const counts = { delivered: 0, rejected: 0, 'timed out': 0 } as Record<string, number>;
+          for (const f of fate.values()) counts[f]++;
+          expect(counts.delivered + counts.rejected + counts['timed out'] + dropped).toBe(N);
+          expect(counts.delivered).toBeGreaterThan(0);
+          if (backpressure === BackpressureStrategy.DROP_OLDEST) expect(dropped).toBeGreaterThan(0);
+          else expect(counts.delivered).toBeLessThan(N);
+          expect(rt.telemetry('a')!.messagesProcessed).toBe(counts.delivered);
+        });
+      }
+    });
+
+    describe('telemetry', () => {
+      it('counts what happened: processed, emitted, errors and the last error, depths, ticks', async () => {
+        const rt = await runtime();
+        await rt.launch('p', picky, { inputQueueSize: 100, outputQueueSize: 100 });
+        await rt.activate('p');
+        await rt.sendMany('p', [num(1, 1), num(-3, 2), num(4, 3), num(-5, 4), num(6, 5)]);
+        await rt.idle();
+        const t = rt.telemetry('p')!;
+        expect(t).toMatchObject({
+          kernelId: 'p',
+          state: 'active',
+          messagesProcessed: 5,
+          messagesEmitted: 3,
+          messagesDropped: 0,
+          errors: 2,
+          lastError: 'failed with code 5',
+          inputDepth: 0,
+          outputDepth: 3,
+        });
+        expect(t.ticks).toBeGreaterThan(0);
+        expect(t.tickLatency.count).toBe(t.ticks);
+        expect(t.tickLatency.minNs).toBeGreaterThan(0);
+        expect(t.tickLatency.maxNs).toBeGreaterThanOrEqual(t.tickLatency.minNs);
+        expect(t.uptimeMs).toBeGreaterThan(0);
+        expect(t.throughput).toBeGreaterThan(0);
+        expect(Object.keys(rt.allTelemetry())).toEqual(['p']);
+        expect(rt.allTelemetry().p.messagesProcessed).toBe(5);
+        expect(rt.summary()).toMatchObject({ kernelCount: 1, messagesProcessed: 5, messagesDropped: 0, errors: 2 });
+        const text = rt.prometheus();
+        expect(text).toMatch(/^# HELP ringkernel_messages_processed_total /m);
+        expect(text).toContain('ringkernel_messages_processed_total{kernel="p"} 5');
+        expect(text).toContain('ringkernel_errors_total{kernel="p"} 2');
+        expect(text).toContain('ringkernel_kernel_state{kernel="p",state="active"} 1');
+        // no tick runs while nothing is pending
+        const ticks = rt.telemetry('p')!.ticks;
+        await new Promise((r) => setTimeout(r, 50));
+        await rt.idle();
+        expect(rt.telemetry('p')!.ticks).toBe(ticks);
+      });
+
+      it('telemetry: false turns it off', async () => {
+        const rt = await runtime({ telemetry: false });
+        await rt.launch('p', picky);
+        expect(rt.telemetry('p')).toBeNull();
+        expect(rt.allTelemetry()).toEqual({});
+        expect(rt.prometheus()).toBe('');
+      });
+    });
+  });
+}
