@@ -450,7 +450,8 @@ export class RingKernelRuntime {
   }
 
   private snapshot(r: KernelRecord): KernelTelemetry {
-    const k = r.kernel!;
+    const k = r.kernel;
+    if (k === null) return r.clock.snapshot(r.id, r.state, { processed: 0, emitted: 0, dropped: 0, errors: 0, lastError: null }, 0, 0); // still launching
     const outputDepth = k.downstream ? k.downstream.inputSize : k.outputSize;
     return r.clock.snapshot(r.id, r.state, k.counters(), k.inputSize, outputDepth);
   }

@@ -1,0 +1,152 @@
+/**
+ * Ring kernels on the GPU at scale and at their edges: thousands of messages over many
+ * priorities in one tick, a 3-stage pipeline moving 1e5 messages, one submission per tick with
+ * no host relay between stages, WGSL errors reported with the kernel's own line, device loss.
+ */
+import { expect, it } from 'vitest';
+import {
+  DeviceLostError,
+  KernelCompileError,
+  RingKernelRuntime,
+  acquireDevice,
+  defineRingKernel,
+} from 'ringkernel';
+import { describeGpu, probeDevice } from './gpu-helpers.js';
+import { randInt, rng } from './helpers.js';
+import { Num, addTen, double, fanOut } from './runtime-kernels.js';
+
+describeGpu('ring kernels on the GPU: scale, submissions, errors, loss', () => {
+  it('one tick of 6 000 messages over 256 priorities: outputs in priority-then-FIFO order of their inputs, each input\'s emits in order', async () => {
+    const rt = await RingKernelRuntime.create({ backend: 'gpu' });
+    try {
+      await rt.launch('f', fanOut, { inputQueueSize: 8192, outputQueueSize: 20_000, maxMessagesPerTick: 8192 });
+      const random = rng(3);
+      const sent = Array.from({ length: 6000 }, (_, i) => ({ v: randInt(random, 0, 3), id: i, priority: randInt(random, 0, 255) }));
+      await rt.sendMany('f', sent);
+      await rt.activate('f');
+      await rt.idle();
+      expect(rt.telemetry('f')).toMatchObject({ ticks: 1, messagesProcessed: 6000 });
+      const got = (await rt.receiveMany('f', 20_000)) as Num[];
+      const expected: { v: number; id: number; priority: number }[] = [];
+      // outputs take their input's priority; within a priority, inputs in FIFO order, then emit order
+      for (const m of [...sent].sort((a, b) => b.priority - a.priority || a.id - b.id)) {
+        for (let c = 0; c < m.v; c++) expected.push({ v: c, id: m.id, priority: m.priority });
+      }
+      expect(got.length).toBe(expected.length);
+      expect(got).toEqual(expected);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('a 3-stage pipeline moves 1e5 messages with every one accounted for', { timeout: 120_000 }, async () => {
+    const rt = await RingKernelRuntime.create({ backend: 'gpu' });
+    try {
+      await rt.launch('c', addTen, { inputQueueSize: 20_000, outputQueueSize: 30_000 });
+      await rt.launch('b', double, { inputQueueSize: 20_000, sendsTo: 'c' });
+      await rt.launch('a', double, { inputQueueSize: 20_000, sendsTo: 'b' });
+      for (const id of ['c', 'b', 'a']) await rt.activate(id);
+      const N = 100_000;
+      const seen = new Uint8Array(N);
+      let received = 0;
+      const batch = 16_384;
+      for (let sent = 0; sent < N || received < N; ) {
+        if (sent < N) {
+          const n = Math.min(batch, N - sent);
+          const words = new Uint32Array(n * Num.words);
+          const priorities = new Uint8Array(n);
+          for (let j = 0; j < n; j++) {
+            words[j * Num.words] = (sent + j) % 1000;
+            words[j * Num.words + 1] = sent + j;
+            priorities[j] = (sent + j) % 7;
+          }
+          await rt.sendManyPacked('a', words, priorities);
+          sent += n;
+        }
+        const out = await rt.receiveManyPacked('c', 30_000);
+        for (let j = 0; j < out.count; j++) {
+          const id = out.words[j * Num.words + 1];
+          expect(out.words[j * Num.words] | 0).toBe(4 * (id % 1000) + 10);
+          expect(seen[id]).toBe(0);
+          seen[id] = 1;
+        }
+        received += out.count;
+      }
+      expect(received).toBe(N);
+      for (const id of ['a', 'b', 'c']) expect(rt.telemetry(id)).toMatchObject({ messagesProcessed: N, messagesEmitted: N, messagesDropped: 0, errors: 0, inputDepth: 0 });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('one submission per tick: a message crosses three stages in one submission, with no host relay', async () => {
+    const { device: real } = await acquireDevice();
+    const probe = probeDevice(real);
+    const rt = await RingKernelRuntime.create({ backend: 'gpu', device: probe.device });
+    try {
+      await rt.launch('c', addTen);
+      await rt.launch('b', double, { sendsTo: 'c' });
+      await rt.launch('a', double, { sendsTo: 'b' });
+      for (const id of ['c', 'b', 'a']) await rt.activate(id);
+      await rt.idle();
+      const before = probe.submissions;
+      const reply = await rt.sendAndReceive('a', { v: 5, id: 1 });
+      expect(reply).toEqual({ v: 30, id: 1, priority: 128 });
+      expect(probe.submissions - before).toBe(1);
+      expect(rt.telemetry('a')!.ticks).toBe(1);
+      expect(rt.telemetry('c')!.ticks).toBe(1);
+      // and over a run of ticks: submissions = ticks (each stage is in each of them)
+      const s0 = probe.submissions;
+      const t0 = rt.telemetry('a')!.ticks;
+      for (let i = 0; i < 10; i++) await rt.sendAndReceive('a', { v: i, id: i });
+      await rt.idle();
+      expect(probe.submissions - s0).toBe(rt.telemetry('a')!.ticks - t0);
+    } finally {
+      await rt.shutdown();
+      real.destroy();
+    }
+  });
+
+  it('a kernel whose WGSL does not compile is refused with the compiler\'s message and its own line; nothing is left', async () => {
+    const rt = await RingKernelRuntime.create({ backend: 'gpu' });
+    try {
+      const broken = defineRingKernel({
+        name: 'broken',
+        input: Num,
+        output: Num,
+        wgsl: `fn handle(msg: Num, priority: u32) {
+  let x: u32 = 1u;
+  rk_emit(Num(msg.v + x, msg.id), priority);
+}`,
+      });
+      const e = await rt.launch('broken', broken).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(KernelCompileError);
+      expect((e as KernelCompileError).line).toBe(3);
+      expect((e as Error).message).toMatch(/WGSL error at line 3, column \d+ of its wgsl: .*/);
+      expect((e as Error).message).toContain('rk_emit(Num(msg.v + x, msg.id), priority);');
+      expect(rt.kernelIds).toEqual([]);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('device loss: every kernel is terminated, every pending operation rejects with DeviceLostError, nothing hangs', async () => {
+    const { device } = await acquireDevice();
+    const rt = await RingKernelRuntime.create({ backend: 'gpu', device });
+    await rt.launch('b', addTen, { outputQueueSize: 4 });
+    await rt.launch('a', double, { sendsTo: 'b' });
+    await rt.activate('b');
+    const waiting = rt.receive('b'); // nothing to receive yet
+    const request = rt.sendAndReceive('a', { v: 1, id: 1 }); // a is not active: it waits
+    device.destroy();
+    const settled = await Promise.allSettled([waiting, request]);
+    for (const s of settled) {
+      expect(s.status).toBe('rejected');
+      expect((s as PromiseRejectedResult).reason).toBeInstanceOf(DeviceLostError);
+    }
+    expect(rt.kernelIds).toEqual([]);
+    expect(rt.isActive).toBe(false);
+    await expect(rt.send('a', { v: 1, id: 1 })).rejects.toBeInstanceOf(DeviceLostError);
+    await rt.shutdown();
+  });
+});
