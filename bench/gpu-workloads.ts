@@ -33,7 +33,8 @@ export function adapterLine(info: AdapterReport): string {
 }
 
 let devicePromise: Promise<{ device: GPUDevice; info: AdapterReport }> | undefined;
-function device(): Promise<{ device: GPUDevice; info: AdapterReport }> {
+/** The device every GPU workload of a run uses (the runtime group's too). */
+export function device(): Promise<{ device: GPUDevice; info: AdapterReport }> {
   devicePromise ??= acquireDevice();
   return devicePromise!;
 }
@@ -73,7 +74,8 @@ async function floorCase(opsPerCall: number): Promise<Case> {
   };
 }
 
-const floorSpec = (opsPerCall: number): CaseSpec => ({
+/** The raw WebGPU round trip, `opsPerCall` operations per round trip (the ratio's baseline). */
+export const floorSpec = (opsPerCall: number): CaseSpec => ({
   impl: 'webgpu floor',
   variant: 'writeBuffer + trivial dispatch + copy + mapAsync',
   kind: 'floor',

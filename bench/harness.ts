@@ -79,6 +79,28 @@ export interface Workload {
    */
   equalOps?: boolean;
   cases: CaseSpec[];
+  /** Figures others published for the same operation, printed under the table (never measured here). */
+  references?: string[];
+}
+
+/** A figure that is not operations per second (CPU time while idle, ...): measured once, reported, usable by targets. */
+export interface Measurement {
+  id: string;
+  title: string;
+  description: string;
+  run: (config: RunConfig) => Promise<MeasuredValue>;
+}
+export interface MeasuredValue {
+  value: number;
+  unit: string;
+  /** how it was obtained, in a few words */
+  detail: string;
+}
+export interface Measured extends MeasuredValue {
+  group: string;
+  id: string;
+  title: string;
+  description: string;
 }
 
 /** A family of workloads that can be added to the CLI as one module (CPU queues, GPU queues, ...). */
@@ -89,8 +111,10 @@ export interface WorkloadGroup {
   workloads: (config: RunConfig) => Workload[];
   /** Resolves to a reason when the whole group cannot run on this machine (no GPU, ...). */
   unavailable?: () => Promise<string | undefined>;
-  /** Performance goals of this group, evaluated against the rows; reported, never asserted. */
-  targets?: (rows: readonly Row[]) => TargetResult[];
+  /** Figures other than throughput, measured after the workloads. */
+  measurements?: (config: RunConfig) => Measurement[];
+  /** Performance goals of this group, evaluated against its rows and measurements; reported, never asserted. */
+  targets?: (rows: readonly Row[], measured: readonly Measured[]) => TargetResult[];
   /** Lines for the report's header once the group is available (e.g. which GPU adapter ran it). */
   header?: () => string[];
 }

@@ -1,7 +1,7 @@
 /** Output: machine description, the results table (stdout), JSON, and the progress line (stderr). */
 import { arch, availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import { fmtNs, LATENCY_NOTE, type Row, type RunConfig, type TargetResult, type Workload } from './harness.js';
+import { fmtNs, LATENCY_NOTE, type Measured, type Row, type RunConfig, type TargetResult, type Workload } from './harness.js';
 
 export interface MachineInfo {
   cpu: string;
@@ -37,8 +37,9 @@ export interface Report {
   config: RunConfig & { only: string | null };
   /** How p50/p99 were measured (the harness's LATENCY_NOTE). */
   latencyNote: string;
-  workloads: Array<Pick<Workload, 'id' | 'title' | 'unit' | 'description' | 'params'> & { group: string }>;
+  workloads: Array<Pick<Workload, 'id' | 'title' | 'unit' | 'description' | 'params' | 'references'> & { group: string }>;
   rows: Row[];
+  measured: Measured[];
   targets: TargetResult[];
   skippedGroups: Array<{ group: string; reason: string }>;
   /** Header lines the groups that ran added (the GPU adapter, ...). */
@@ -106,6 +107,14 @@ export function formatReport(report: Report): string {
       );
     });
     for (const r of rows) if (r.note) out.push(`   note: ${r.label}: ${r.note}`);
+    for (const ref of w.references ?? []) out.push(...wrap(`reference (published, not measured here): ${ref}`, 100, '   ', '     '));
+    out.push('');
+  }
+
+  for (const m of report.measured) {
+    out.push(`== ${m.title}`);
+    out.push(...wrap(m.description, 100, '   ', '   '));
+    out.push(`   ${m.value.toPrecision(3)} ${m.unit} (${m.detail})`);
     out.push('');
   }
 

@@ -9,11 +9,13 @@ import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cpuGroup } from './cpu-workloads.js';
 import { gpuGroup, gpuThroughputSvg } from './gpu-workloads.js';
+import { runtimeGroup } from './runtime-workloads.js';
 import {
   collectGarbage,
   LATENCY_NOTE,
   runWorkload,
   type CaseSpec,
+  type Measured,
   type Row,
   type RunConfig,
   type TargetResult,
@@ -23,7 +25,7 @@ import {
 import { formatReport, machineInfo, Progress, writeJson, type Report } from './report.js';
 
 /** Every workload group the CLI runs, in order. A new group is one module exporting a `WorkloadGroup`, added here. */
-const GROUPS: readonly WorkloadGroup[] = [cpuGroup, gpuGroup];
+const GROUPS: readonly WorkloadGroup[] = [cpuGroup, gpuGroup, runtimeGroup];
 
 const QUICK: RunConfig = { quick: true, rounds: 7, roundMs: 35, warmupMs: 100, maxCallMs: 1000 };
 const FULL: RunConfig = { quick: false, rounds: 15, roundMs: 150, warmupMs: 300, maxCallMs: 5000 };
@@ -129,10 +131,21 @@ export async function bench(opts: BenchOptions): Promise<void> {
     progress.update(`${prefix} ${p.workload.title} (${n} implementation${n === 1 ? '' : 's'})`, true);
     rows.push(...(await runWorkload(p.group.name, p.workload, p.specs, config, (t, m) => progress.update(`${prefix} ${t}`, m))));
   }
+  const ran = GROUPS.filter((g) => !skippedGroups.some((s) => s.group === g.name));
+  const measured: Measured[] = [];
+  for (const group of ran) {
+    for (const m of group.measurements?.(config) ?? []) {
+      if (opts.only && !opts.only.some((n) => `${group.name} ${m.id} ${m.title}`.toLowerCase().includes(n))) continue;
+      progress.update(`${group.name} ${m.title}`, true);
+      collectGarbage();
+      measured.push({ group: group.name, id: m.id, title: m.title, description: m.description, ...(await m.run(config)) });
+    }
+  }
   progress.done();
 
-  const ran = GROUPS.filter((g) => !skippedGroups.some((s) => s.group === g.name));
-  const targets: TargetResult[] = ran.flatMap((g) => g.targets?.(rows.filter((r) => r.group === g.name)) ?? []);
+  const targets: TargetResult[] = ran.flatMap(
+    (g) => g.targets?.(rows.filter((r) => r.group === g.name), measured.filter((m) => m.group === g.name)) ?? [],
+  );
   const report: Report = {
     tool: 'ringkernel bench',
     version: packageVersion(),
@@ -146,8 +159,10 @@ export async function bench(opts: BenchOptions): Promise<void> {
       unit: w.unit,
       description: w.description,
       params: w.params,
+      references: w.references,
     })),
     rows,
+    measured,
     targets,
     skippedGroups,
     groupHeaders: ran.flatMap((g) => g.header?.() ?? []),
