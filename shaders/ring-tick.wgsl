@@ -6,7 +6,7 @@
 //   queue O for rk_small_ingest and rk_settle, with inp = the kernel's work buffer (its emit
 //   records, then per-input failure codes, then events) and outb = its replies buffer.
 //   group 1: P, the kernel's Params record for the entry point. group 2: the kernel's control
-//   block (RK_K_*), its indirect sizes, and O's control block (for rk_take's room).
+//   block (RK_K_*) at binding 0, and O's control block (for rk_take's room) at binding 2.
 //
 // ONE TICK OF KERNEL K (each a dispatch; the dispatch boundary orders them)
 //   rk_take     (1 workgroup) n = min(I.COUNT, perTick, floor((O.CAP - O.COUNT) / emits)); plans
@@ -14,12 +14,15 @@
 //               walk_bucket: the plan arrays OUTOFF/BLKOFF/PLANHEAD and the block table stay for
 //               the handler, which reads the messages in freed blocks before anything reuses
 //               them: only a later push into I does, and none runs in this tick after K's take);
-//               sets the handler's and the ingest's dispatch sizes, O.INGEST_N = n * emits.
-//   handler     (ceil(n / 64) workgroups) invocation j handles the j-th most urgent message and
-//               writes its emit slots [j * emits, (j + 1) * emits) of the work buffer.
+//               O.INGEST_N = n * emits.
+//   handler     (ceil(bound / 64) workgroups, the host's upper bound of n: indirect dispatches
+//               cost ~0.3 ms each on the software adapter) invocation j < n handles the j-th most
+//               urgent message and writes its emit slots [j * emits, (j + 1) * emits) of the work
+//               buffer; the others return at once.
 //   ingest      small ticks (n * emits <= 256): rk_small_ingest, one invocation, pushes the
 //               records in position order (push_record) and ends as rk_settle; larger ones:
-//               queue-push.wgsl's push_rank, push_scan, push_scatter, then rk_settle.
+//               queue-push.wgsl's push_rank, push_scan, push_scatter (sized by the bound; they
+//               read the record count from O.INGEST_N), then rk_settle.
 //   rk_settle   the last failing input's code becomes the kernel's last error; emitted += pushed
 //               + replies.
 // INVARIANTS  outputs enter O in input order, each input's emits in emit order (record
@@ -28,7 +31,6 @@
 //   by their recorded position.
 
 @group(2) @binding(0) var<storage, read_write> rk_kctl: array<atomic<u32>>;
-@group(2) @binding(1) var<storage, read_write> rk_kind: array<u32>;
 @group(2) @binding(2) var<storage, read_write> rk_octl: array<atomic<u32>>;
 
 fn kcount64(i: u32, x: u32) {
@@ -76,15 +78,8 @@ fn rk_take(@builtin(local_invocation_index) i: u32) {
     atomicStore(&rk_kctl[RK_K_LASTFAIL], 0u);
     atomicStore(&rk_kctl[RK_K_EVENTS], 0u);
     kcount64(RK_K_PROCESSED, K);
-    let positions = K * P.emits;
-    rk_kind[RK_IND_HANDLER] = (K + RK_HANDLER_WORKGROUP - 1u) / RK_HANDLER_WORKGROUP;
-    rk_kind[RK_IND_HANDLER + 1u] = 1u;
-    rk_kind[RK_IND_HANDLER + 2u] = 1u;
-    rk_kind[RK_IND_INGEST] = (positions + 255u) / 256u;
-    rk_kind[RK_IND_INGEST + 1u] = 1u;
-    rk_kind[RK_IND_INGEST + 2u] = 1u;
     if ((P.flags & FLAG_HAS_OUTPUT) != 0u) {
-      atomicStore(&rk_octl[G_INGEST_N], positions);
+      atomicStore(&rk_octl[G_INGEST_N], K * P.emits);
       atomicStore(&rk_octl[G_REPLY_N], 0u);
     }
   }

@@ -1,8 +1,7 @@
 /**
- * A ring kernel's own words on the device, defined once: its control block (`kctl`, atomics)
- * and its indirect dispatch sizes (`kind`). The WGSL gets the same offsets from
- * `kernelLayoutWgsl()` (RK_K_* constants), prepended to the runtime's tick shader and to each
- * kernel's handler.
+ * A ring kernel's own words on the device, defined once: its control block (`kctl`, atomics).
+ * The WGSL gets the same offsets from `kernelLayoutWgsl()` (RK_K_* constants), prepended to
+ * the runtime's tick shader and to each kernel's handler.
  */
 const KCTL_FIELDS = [
   ['N', 1], // messages this tick consumes (rk_take)
@@ -28,9 +27,6 @@ export const K: Readonly<Record<KctlName, number>> = (() => {
 })();
 export const KCTL_WORDS = 16;
 
-/** Indirect dispatch sizes: the handler (64 invocations a workgroup), then the ingest (256). */
-export const IND = { HANDLER: 0, INGEST: 3 } as const;
-export const IND_WORDS = 8;
 /** Invocations per workgroup of a kernel's handler. */
 export const HANDLER_WORKGROUP = 64;
 
@@ -41,8 +37,6 @@ export function kernelLayoutWgsl(): string {
   return [
     '// generated from src/runtime/gpu/kernel-layout.ts: a ring kernel control block and indirect sizes',
     ...Object.entries(K).map(([name, at]) => `const RK_K_${name}: u32 = ${at}u;`),
-    `const RK_IND_HANDLER: u32 = ${IND.HANDLER}u;`,
-    `const RK_IND_INGEST: u32 = ${IND.INGEST}u;`,
     `const RK_HANDLER_WORKGROUP: u32 = ${HANDLER_WORKGROUP}u;`,
     `const RK_NO_RECORD: u32 = 0x${NO_RECORD.toString(16)}u;`,
     '',

@@ -5,7 +5,6 @@
  *
  * BUFFERS
  *   kctl     control block (RK_K_*: n, failures, events, 64-bit counters)
- *   kind     indirect dispatch sizes (handler, ingest), written by rk_take
  *   work     emit records, per-input failure codes, events (handler-wgsl.ts: workLayout)
  *   replies  a terminal kernel's tagged outputs [position, priority, envelope words]
  *   state    the kernel's state (zero at launch)
@@ -25,7 +24,7 @@ import { tagWord, type RingKernelDefinition } from '../kernel.js';
 import { failureOfCode } from '../cpu/backend.js';
 import { handlerPipeline, tickPipelines, TICK_BINDINGS, type HandlerPipeline, type TickPipelines } from './pipelines.js';
 import { workLayout, type WorkLayout } from './handler-wgsl.js';
-import { IND, IND_WORDS, K, KCTL_WORDS } from './kernel-layout.js';
+import { HANDLER_WORKGROUP, K, KCTL_WORDS } from './kernel-layout.js';
 
 /** A tick never takes more than this many messages through the serial small ingest. */
 const SMALL_POSITIONS = 256;
@@ -48,7 +47,7 @@ export class GpuKernel implements BackendKernel {
   readonly output: GpuMessageQueue<Envelope> | null;
   private readonly device: GPUDevice;
   private readonly work: WorkLayout;
-  private readonly b: Record<'kctl' | 'kind' | 'work' | 'replies' | 'state' | 'params' | 'dummy', GPUBuffer>;
+  private readonly b: Record<'kctl' | 'work' | 'replies' | 'state' | 'params' | 'dummy', GPUBuffer>;
   private readonly handler: HandlerPipeline;
   private readonly tp: TickPipelines;
   private readonly groups: {
@@ -87,7 +86,6 @@ export class GpuKernel implements BackendKernel {
       const S = GPUBufferUsage.STORAGE;
       const buffers = await createBuffers(device, {
         kctl: { label: `rk-${id}-ctl`, size: KCTL_WORDS * 4, usage: S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, binding: 'storage' },
-        kind: { label: `rk-${id}-indirect`, size: IND_WORDS * 4, usage: S | GPUBufferUsage.INDIRECT, binding: 'storage' },
         work: { label: `rk-${id}-work`, size: work.words * 4, usage: S | GPUBufferUsage.COPY_SRC, binding: 'storage', purpose: `maxMessagesPerTick ${config.maxMessagesPerTick} x maxEmits ${def.maxEmits}` },
         replies: { label: `rk-${id}-replies`, size: terminal ? work.positions * (work.recordWords + 1) * 4 : 16, usage: S | GPUBufferUsage.COPY_SRC, binding: 'storage' },
         state: { label: `rk-${id}-state`, size: def.state?.bytes ?? 16, usage: S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, binding: 'storage' },
@@ -161,7 +159,7 @@ export class GpuKernel implements BackendKernel {
       if (s === null) return this.b.dummy;
       return [s.ctl, s.blk, s.pool, s.seqs, this.b.work, this.b.replies, s.scr][binding];
     };
-    const kernelBuffer = (binding: number): GPUBuffer => [this.b.kctl, this.b.kind, O?.ctl ?? this.b.dummy][binding];
+    const kernelBuffer = (binding: number): GPUBuffer => (binding === 0 ? this.b.kctl : (O?.ctl ?? this.b.dummy));
     // (the tick's pipelines have 'auto' layouts: each needs its own group for the params record)
     const params = (pipeline: GPUComputePipeline, r: number): GPUBindGroup =>
       d.createBindGroup({ layout: pipeline.getBindGroupLayout(1), entries: [{ binding: 0, resource: { buffer: this.b.params, offset: r * PARAM_STRIDE, size: PARAM_WORDS * 4 } }] });
@@ -306,9 +304,10 @@ export class GpuKernel implements BackendKernel {
     const pass = e.pass();
     setGroups(pass, tp.take, g.take);
     pass.dispatchWorkgroups(1);
+    // (direct dispatches sized by the host's bound: an indirect one costs ~0.3 ms on the software adapter)
     pass.setPipeline(this.handler.pipeline);
     pass.setBindGroup(0, g.handler);
-    pass.dispatchWorkgroupsIndirect(this.b.kind, IND.HANDLER * 4);
+    pass.dispatchWorkgroups(Math.ceil(upperBound / HANDLER_WORKGROUP));
     e.dispatches += 2;
     const positions = upperBound * this.def.maxEmits;
     if (this.outQueue === null) {
@@ -324,12 +323,13 @@ export class GpuKernel implements BackendKernel {
       const qp = this.outQueue.storage.p.pipeline;
       pass.setBindGroup(0, g.ingest[0]);
       pass.setBindGroup(1, g.ingest[1]);
+      const workgroups = Math.ceil(positions / 256);
       pass.setPipeline(qp.push_rank);
-      pass.dispatchWorkgroupsIndirect(this.b.kind, IND.INGEST * 4);
+      pass.dispatchWorkgroups(Math.min(workgroups, 65535), Math.ceil(workgroups / 65535));
       pass.setPipeline(qp.push_scan);
       pass.dispatchWorkgroups(1);
       pass.setPipeline(qp.push_scatter);
-      pass.dispatchWorkgroupsIndirect(this.b.kind, IND.INGEST * 4);
+      pass.dispatchWorkgroups(Math.min(workgroups, 65535), Math.ceil(workgroups / 65535));
       setGroups(pass, tp.settle, g.settle);
       pass.dispatchWorkgroups(1);
       e.dispatches += 4;

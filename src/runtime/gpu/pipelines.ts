@@ -24,7 +24,7 @@ export interface TickPipelines {
 }
 /** group -> bindings each entry point uses (a bind group must have exactly these). */
 export const TICK_BINDINGS = {
-  take: { 0: [0, 1, 6], 2: [0, 1, 2] },
+  take: { 0: [0, 1, 6], 2: [0, 2] },
   settle: { 0: [0, 4], 2: [0] },
   smallIngest: { 0: [0, 1, 2, 3, 4, 5], 2: [0] },
 } as const;
