@@ -28,7 +28,7 @@ export { deviceApiWgsl, DEVICE_API_WGSL } from './gpu/device-api.js';
 export type { DeviceQueueBinding } from './gpu/device-api.js';
 // ring kernels
 export { RingKernelRuntime } from './runtime/runtime.js';
-export type { RuntimeOptions, LaunchConfig } from './runtime/runtime.js';
+export type { RuntimeOptions, LaunchConfig, Output, AnyFields } from './runtime/runtime.js';
 export { defineRingKernel } from './runtime/kernel.js';
 export type { RingKernelDefinition, RingKernelSpec, KernelContext, KernelStateSpec } from './runtime/kernel.js';
 export { KernelState } from './runtime/state.js';

@@ -1,6 +1,6 @@
 /**
  * The package's types as a user gets them: a consumer project in a temporary folder installs
- * the packed package (`npm pack`, as published) and compiles the README's GPU queue example
+ * the packed package (`npm pack`, as published) and compiles every README example program
  * with `tsc --noEmit`, strict, `skipLibCheck: false` and no ambient types of its own, so every
  * declaration ringkernel ships (and the WebGPU types they reference) must resolve.
  */
@@ -9,22 +9,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { readmePrograms } from './readme-programs.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'ringkernel-consumer-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** The first ```ts block after a README heading. */
-function readmeExample(heading: string): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const at = readme.indexOf(`\n${heading}\n`);
-  if (at < 0) throw new Error(`README has no heading '${heading}'`);
-  const block = /```ts\n([\s\S]*?)```/.exec(readme.slice(at));
-  if (!block) throw new Error(`no ts example after '${heading}'`);
-  return block[1];
-}
-
-it('a strict consumer project (skipLibCheck: false) compiles the README GPU example against the packed package with zero errors', { timeout: 180_000 }, () => {
+it('a strict consumer project (skipLibCheck: false) compiles every README example against the packed package with zero errors', { timeout: 180_000 }, () => {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const packed = execFileSync(npm, ['pack', root, '--pack-destination', work, '--silent'], { cwd: work, encoding: 'utf8' }).trim().split('\n').pop()!;
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
@@ -33,15 +24,21 @@ it('a strict consumer project (skipLibCheck: false) compiles the README GPU exam
     join(work, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true, types: [] },
-      files: ['example.ts'],
+      include: ['*.ts'],
     }),
   );
-  // the README example, then a use of the WebGPU types the API hands out
-  const example = `${readmeExample('## The queue on the GPU')}
-export const limit: number = q.device.limits.maxBufferSize;
-export const layout: GPUBindGroupLayout = q.deviceBindGroupLayout;
-`;
-  writeFileSync(join(work, 'example.ts'), example);
+  const programs = readmePrograms(readFileSync(join(root, 'README.md'), 'utf8'));
+  expect(programs.length).toBeGreaterThanOrEqual(5);
+  programs.forEach((p, i) => writeFileSync(join(work, `example-${i}.ts`), p.source));
+  // and a use of the WebGPU types the API hands out
+  writeFileSync(
+    join(work, 'webgpu-types.ts'),
+    `import { GpuMessageQueue } from 'ringkernel';
+export function limits(q: GpuMessageQueue<object>): [number, GPUBindGroupLayout] {
+  return [q.device.limits.maxBufferSize, q.deviceBindGroupLayout];
+}
+`,
+  );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   let output = '';
   try {

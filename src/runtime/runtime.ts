@@ -37,6 +37,11 @@ export interface RuntimeOptions {
   telemetry?: boolean;
 }
 
+/** Fields of an output whose schema the caller did not name (`receive<typeof Res.type>(id)` names it). */
+export type AnyFields = Record<string, any>;
+/** An output as receive / receiveMany / sendAndReceive return it: the output schema's fields and its priority. */
+export type Output<T extends object = AnyFields> = T & { priority: number };
+
 export interface LaunchConfig {
   /** Capacity of the kernel's input queue. Default 4096. */
   inputQueueSize?: number;
@@ -48,6 +53,14 @@ export interface LaunchConfig {
   maxMessagesPerTick?: number;
   /** Another kernel whose input queue is this kernel's output queue (a pipeline on the device). */
   sendsTo?: string;
+}
+
+declare global {
+  // Node 20 has Symbol.asyncDispose; TypeScript declares it only with lib esnext.disposable, so
+  // the public declarations say so themselves (as @types/node does) for consumers without it.
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol;
+  }
 }
 
 const BACKPRESSURE = ['block', 'reject', 'drop'] as const;
@@ -139,6 +152,7 @@ export class RingKernelRuntime {
     await backend?.dispose();
   }
 
+  /** `await using rt = await RingKernelRuntime.create()` shuts the runtime down at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.shutdown();
   }
@@ -328,27 +342,27 @@ export class RingKernelRuntime {
   }
 
   /** The next output (priority, then FIFO), waiting while there is none. */
-  receive(id: string, options?: WaitOptions): Promise<object> {
+  receive<T extends object = AnyFields>(id: string, options?: WaitOptions): Promise<Output<T>> {
     try {
       const r = this.receivable(id);
       const wait = readWait(options);
       const p = r.kernel!.receive(wait);
       this.scheduler.request();
-      return p;
+      return p as Promise<Output<T>>;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /** min(max, available) outputs in priority order; waits only while there is none. */
-  receiveMany(id: string, max: number, options?: WaitOptions): Promise<object[]> {
+  receiveMany<T extends object = AnyFields>(id: string, max: number, options?: WaitOptions): Promise<Output<T>[]> {
     try {
       const r = this.receivable(id);
       positiveInteger(max, 'max');
       const wait = readWait(options);
       const p = r.kernel!.receiveMany(max, wait);
       this.scheduler.request();
-      return p;
+      return p as Promise<Output<T>[]>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -374,7 +388,7 @@ export class RingKernelRuntime {
    * as the message was processed (or dropped) without producing an output; `timeout` and
    * `signal` cover the whole operation.
    */
-  sendAndReceive(id: string, message: object, options?: WaitOptions): Promise<object> {
+  sendAndReceive<T extends object = AnyFields>(id: string, message: object, options?: WaitOptions): Promise<Output<T>> {
     try {
       const r = this.record(id, 'send');
       const wait = readWait(options);
@@ -382,7 +396,7 @@ export class RingKernelRuntime {
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       const { tag, reply } = this.requests.open(id, wait);
       this.admit(r, wait, (w) => r.kernel!.send(message, tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
-      return reply;
+      return reply as Promise<Output<T>>;
     } catch (error) {
       return Promise.reject(error);
     }
