@@ -77,6 +77,11 @@ interface KernelRecord {
   launching: Promise<unknown> | null;
 }
 
+interface Topology {
+  order: KernelRecord[];
+  upstream: Map<KernelRecord, KernelRecord[]>;
+}
+
 interface DeferredSend {
   record: KernelRecord;
   wait: Wait | undefined;
@@ -100,6 +105,8 @@ export class RingKernelRuntime {
   private readonly requests = new Requests();
   private readonly scheduler = new TickScheduler(() => this.runTick());
   private deferred: DeferredSend[] = [];
+  /** who sends to whom, and the upstream-first order of every kernel; rebuilt when kernels come or go */
+  private topologyCache: Topology | null = null;
   private lostError: Error | null = null;
 
   /** `new RingKernelRuntime(options)`, then `start()`; or `RingKernelRuntime.create(options)`. */
@@ -189,12 +196,14 @@ export class RingKernelRuntime {
     if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
     const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null };
     this.kernels.set(id, record);
+    this.topologyCache = null;
     const creating = this.backend!.createKernel(id, def, cfg, downstream?.kernel ?? null);
     record.launching = creating;
     try {
       record.kernel = await creating;
     } catch (error) {
       this.kernels.delete(id);
+      this.topologyCache = null;
       throw error;
     } finally {
       record.launching = null;
@@ -269,6 +278,7 @@ export class RingKernelRuntime {
     } finally {
       r.state = KernelState.TERMINATED;
       this.kernels.delete(id);
+      this.topologyCache = null;
     }
   }
 
@@ -538,22 +548,32 @@ export class RingKernelRuntime {
     this.scheduler.request();
   }
 
-  private upstreamOf(r: KernelRecord): KernelRecord[] {
-    return [...this.kernels.values()].filter((u) => u.config.sendsTo === r.id);
-  }
-
-  /** Kernels ordered so that each comes after every kernel that sends to it (launch order among equals). */
-  private upstreamFirst(records: KernelRecord[]): KernelRecord[] {
+  private topology(): Topology {
+    if (this.topologyCache !== null) return this.topologyCache;
+    const records = [...this.kernels.values()];
+    const upstream = new Map<KernelRecord, KernelRecord[]>(records.map((r) => [r, records.filter((u) => u.config.sendsTo === r.id)]));
+    // each kernel after every kernel that sends to it (launch order among equals)
     const depth = new Map<KernelRecord, number>();
     const depthOf = (r: KernelRecord): number => {
       let d = depth.get(r);
       if (d !== undefined) return d;
       d = 0;
-      for (const u of this.upstreamOf(r)) d = Math.max(d, depthOf(u) + 1);
+      for (const u of upstream.get(r)!) d = Math.max(d, depthOf(u) + 1);
       depth.set(r, d);
       return d;
     };
-    return records.map((r, i) => ({ r, i, d: depthOf(r) })).sort((a, b) => a.d - b.d || a.i - b.i).map((x) => x.r);
+    const order = records.map((r, i) => ({ r, i, d: depthOf(r) })).sort((a, b) => a.d - b.d || a.i - b.i).map((x) => x.r);
+    return (this.topologyCache = { order, upstream });
+  }
+
+  private upstreamOf(r: KernelRecord): KernelRecord[] {
+    return this.topology().upstream.get(r) ?? [];
+  }
+
+  /** `records` ordered so that each comes after every kernel that sends to it (launch order among equals). */
+  private upstreamFirst(records: readonly KernelRecord[]): KernelRecord[] {
+    const wanted = new Set(records);
+    return this.topology().order.filter((r) => wanted.has(r));
   }
 
   /** One tick: the kernels that can make progress and every queue's recorded host operations; false when there was nothing to do. */
@@ -561,19 +581,23 @@ export class RingKernelRuntime {
     const backend = this.backend;
     if (backend === null || this.lostError !== null) return false;
     this.applyDeferred();
-    const live = [...this.kernels.values()].filter((r) => r.kernel !== null && r.state !== KernelState.TERMINATING);
+    const { order, upstream } = this.topology();
     const plan: TickPlan = { kernels: [] };
     const bound = new Map<KernelRecord, number>();
     // tagged messages a kernel can meet: every live one, times what upstream kernels can make of each
     const fanout = new Map<KernelRecord, number>();
-    for (const r of this.upstreamFirst(live)) {
+    let hostWork = false;
+    for (const r of order) {
+      if (r.kernel === null || r.state === KernelState.TERMINATING) continue;
+      if (r.kernel.hasHostWork) hostWork = true;
+      const ups = upstream.get(r)!;
       let f = 1;
-      for (const u of this.upstreamOf(r)) f = Math.max(f, (fanout.get(u) ?? 1) * u.def.maxEmits);
+      for (const u of ups) f = Math.max(f, (fanout.get(u) ?? 1) * u.def.maxEmits);
       fanout.set(r, f);
       if (r.state !== KernelState.ACTIVE) continue;
       const k = r.kernel!;
       let incoming = 0;
-      for (const u of this.upstreamOf(r)) incoming += (bound.get(u) ?? 0) * u.def.maxEmits;
+      for (const u of ups) incoming += (bound.get(u) ?? 0) * u.def.maxEmits;
       const available = k.inputSize + incoming;
       const room = k.def.maxEmits > 0 ? Math.floor(k.outputRoom / k.def.maxEmits) : Infinity;
       const ub = Math.min(r.config.maxMessagesPerTick, available, room);
@@ -581,7 +605,7 @@ export class RingKernelRuntime {
       bound.set(r, ub);
       plan.kernels.push({ kernel: k, upperBound: ub, taggedBound: Math.min(ub, this.requests.live * f) });
     }
-    if (plan.kernels.length === 0 && !live.some((r) => r.kernel!.hasHostWork)) return false;
+    if (plan.kernels.length === 0 && !hostWork) return false;
     const t0 = performance.now();
     let result;
     try {
@@ -591,6 +615,9 @@ export class RingKernelRuntime {
       return false;
     }
     const latencyNs = (performance.now() - t0) * 1e6;
+    // from here on the queues are exact again: sends made while the results are delivered (a
+    // caller's next request) are admitted at once and ride on the next tick
+    this.scheduler.land();
     for (const { kernel } of plan.kernels) {
       const r = this.kernels.get(kernel.id);
       if (r !== undefined) r.clock.tick(latencyNs);
@@ -615,6 +642,7 @@ export class RingKernelRuntime {
       r.kernel?.rejectWaiters(error, error);
     }
     this.kernels.clear();
+    this.topologyCache = null;
   }
 }
 

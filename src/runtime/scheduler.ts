@@ -10,6 +10,8 @@ import { realSetImmediate } from '../device/immediate.js';
 export class TickScheduler {
   private scheduled = false;
   private running = false;
+  /** the running tick's submission is read back (its results are being delivered) */
+  private landed = false;
   private again = false;
   private idleWaiters: (() => void)[] = [];
   private doneWaiters: (() => void)[] = [];
@@ -17,9 +19,14 @@ export class TickScheduler {
   /** `tick` runs one tick; it resolves with whether it did anything (then another may be needed). */
   constructor(private readonly tick: () => Promise<boolean>) {}
 
-  /** Whether a tick is running (its submission in flight). */
+  /** Whether a tick's submission is in flight (running and not yet read back). */
   get inFlight(): boolean {
-    return this.running;
+    return this.running && !this.landed;
+  }
+
+  /** The running tick's readback arrived: sends may go straight to the queues again (the next tick carries them). */
+  land(): void {
+    this.landed = true;
   }
 
   request(): void {
@@ -35,6 +42,7 @@ export class TickScheduler {
   private async loop(): Promise<void> {
     this.scheduled = false;
     this.running = true;
+    this.landed = false;
     let didWork = false;
     try {
       didWork = await this.tick();
