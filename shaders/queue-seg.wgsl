@@ -310,6 +310,7 @@ fn tiny_take(limit: u32, got0: u32, outAt: u32, write: bool, commit: bool, freeT
 // block ids taken from / given back to the free stack one at a time at its top.
 @compute @workgroup_size(1)
 fn seg_tiny() {
+  if ((P.flags & FLAG_SERIAL) != 0u) { st64(G_SERIAL, vec2<u32>(P.serialLo, P.serialHi)); }
   let shift = bshift();
   let mask = (1u << shift) - 1u;
   let W = words();

@@ -108,6 +108,44 @@ describeGpu('GpuMessageQueue at its edges', () => {
     }
   });
 
+  it('a rejected submission is caught whichever way its serial travels: carried by seg_tiny in the globals, or written and copied on its own', async () => {
+    for (const [what, n, ownWrite] of [
+      ['a put + get (seg_tiny carries the serial)', 1, false],
+      ['a batch of 500 (no seg_tiny: the serial is written and copied)', 500, true],
+    ] as const) {
+      const q = await GpuMessageQueue.create<Rec>({ maxSize: 1000, schema: schema4, prefetch: 0 });
+      const queue = q.device.queue;
+      const writeBuffer = queue.writeBuffer;
+      const written: string[] = [];
+      queue.writeBuffer = function (this: GPUQueue, buffer: GPUBuffer, ...rest: unknown[]) {
+        written.push(buffer.label);
+        return (writeBuffer as (...a: unknown[]) => undefined).call(this, buffer, ...rest);
+      } as GPUQueue['writeBuffer'];
+      try {
+        // a healthy submission first: the serial's path is the one this case is about
+        await q.putMany(Array.from({ length: n }, (_, i) => rec(i + 1)));
+        expect((await q.getMany(n)).length, what).toBe(n);
+        expect(written.includes('ringkernel-serial'), what).toBe(ownWrite);
+        written.length = 0;
+        const restore = sabotageSubmissions(q);
+        const put = q.putMany(Array.from({ length: n }, (_, i) => rec(i + 1)));
+        const got = q.getMany(n).then(
+          () => 'resolved',
+          (e: unknown) => e,
+        );
+        await put.catch(() => undefined);
+        const err = await got;
+        restore();
+        expect(written.includes('ringkernel-serial'), what).toBe(ownWrite);
+        expect(err, what).toBeInstanceOf(GpuQueueError);
+        expect((err as Error).message).toMatch(/GPU rejected a submission/);
+      } finally {
+        queue.writeBuffer = writeBuffer;
+      }
+      await q.close();
+    }
+  });
+
   it('a rejected submission also rejects waiting putters and the operations recorded with it', async () => {
     const q = await GpuMessageQueue.create<Rec>({ maxSize: 200, schema: schema4 });
     await q.putMany(Array.from({ length: 200 }, (_, i) => rec(i + 1))); // more than the host caches

@@ -43,6 +43,14 @@ export interface StepEncoder {
   readback(src: GPUBuffer, offset: number, bytes: number): number;
   /** Number of dispatches encoded so far (for profiles and tests). */
   dispatches: number;
+  /** This submission's serial, or 0 when it is checked by an error scope ('scope'). */
+  readonly serial: number;
+  /**
+   * A step that has one of its dispatches write `serial` (lo, hi) into a buffer range it reads
+   * back says where it lands (the word offset in `Readback.words`); the submission then needs
+   * no sentinel write and copy of its own.
+   */
+  carrySerial(wordAt: number): void;
   /** Creates a buffer inside an `out-of-memory` scope that the submission awaits (it rejects with GpuOutOfMemoryError). */
   createBuffer(descriptor: GPUBufferDescriptor): GPUBuffer;
 }
@@ -64,13 +72,20 @@ function allocate(device: GPUDevice, descriptor: GPUBufferDescriptor, scopes: Pr
 
 class Encoding implements StepEncoder {
   dispatches = 0;
+  serialAt = -1;
   readonly copies: PendingCopy[] = [];
   readonly memoryScopes: Promise<GPUError | null>[] = [];
   words = 0;
   private open: GPUComputePassEncoder | null = null;
   readonly encoder: GPUCommandEncoder;
-  constructor(readonly device: GPUDevice) {
+  constructor(
+    readonly device: GPUDevice,
+    readonly serial: number,
+  ) {
     this.encoder = device.createCommandEncoder({ label: 'ringkernel' });
+  }
+  carrySerial(wordAt: number): void {
+    if (this.serial !== 0) this.serialAt = wordAt;
   }
   pass(): GPUComputePassEncoder {
     this.open ??= this.encoder.beginComputePass();
@@ -126,6 +141,8 @@ export interface SubmitOptions {
 
 interface Sentinel {
   buffer: GPUBuffer;
+  /** the serial's two words, reused for its writeBuffer */
+  words: Uint32Array;
   serial: number;
   /** the device's first uncaptured error since the last submission began (sentinel-checked submissions use no scope) */
   lastError: GPUError | null;
@@ -136,6 +153,7 @@ function sentinelOf(device: GPUDevice, scopes: Promise<GPUError | null>[]): Sent
   if (s === undefined) {
     const created: Sentinel = {
       buffer: allocate(device, { label: 'ringkernel-serial', size: 16, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }, scopes),
+      words: new Uint32Array(2),
       serial: 0,
       lastError: null,
     };
@@ -164,15 +182,26 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
   let serialAt = -1;
   let serial = 0;
   let sentinel: Sentinel | null = null;
+  const memoryScopes: Promise<GPUError | null>[] = [];
   try {
-    enc = new Encoding(device);
-    value = build(enc);
     if (!scoped) {
-      sentinel = sentinelOf(device, enc.memoryScopes);
+      sentinel = sentinelOf(device, memoryScopes);
       serial = ++sentinel.serial;
-      device.queue.writeBuffer(sentinel.buffer, 0, new Uint32Array([serial % 4294967296, Math.floor(serial / 4294967296)]));
       sentinel.lastError = null;
-      serialAt = enc.readback(sentinel.buffer, 0, 8);
+    }
+    enc = new Encoding(device, serial);
+    enc.memoryScopes.push(...memoryScopes);
+    value = build(enc);
+    if (sentinel !== null) {
+      serialAt = enc.serialAt;
+      if (serialAt < 0) {
+        // no step carries the serial: write it, and copy it back after everything else
+        const words = sentinel.words;
+        words[0] = serial % 4294967296;
+        words[1] = Math.floor(serial / 4294967296);
+        device.queue.writeBuffer(sentinel.buffer, 0, words);
+        serialAt = enc.readback(sentinel.buffer, 0, 8);
+      }
     }
     enc.endPass();
     totalBytes = enc.words * 4;

@@ -15,7 +15,7 @@
  *   segment's dispatch when that one runs its items itself.
  */
 import type { StepEncoder } from '../device/submission.js';
-import { BUCKETS, FLAG, GLOBAL_WORDS, PF, type ParamName } from './layout.js';
+import { BUCKETS, FLAG, G, GLOBAL_WORDS, PF, type ParamName } from './layout.js';
 import type { EntryPoint } from './pipelines.js';
 import { ParamRecords, type QueueStorage } from './storage.js';
 
@@ -101,6 +101,14 @@ export class OpsEncoder {
 
     this.plan(segments, upload, headCount, deviceSize, dropAt, popAt, headAt);
     const recs = this.records;
+    // the submission's sentinel rides on a seg_tiny dispatch when there is one: it writes the
+    // serial into the globals, which are read back anyway (no write and copy of its own)
+    const serialRecord = e.serial !== 0 ? this.dispatches.find((d) => d.entry === 'seg_tiny')?.record ?? -1 : -1;
+    if (serialRecord >= 0) {
+      recs.set(serialRecord, PF.flags, recs.get(serialRecord, PF.flags) | FLAG.SERIAL);
+      recs.set(serialRecord, PF.serialLo, e.serial % 4294967296);
+      recs.set(serialRecord, PF.serialHi, Math.floor(e.serial / 4294967296));
+    }
     // one upload: the Params records, then the segments' counts and records (offsets shifted past the records)
     const base = recs.words;
     for (let r = 0; r < recs.count; r++) {
@@ -130,6 +138,7 @@ export class OpsEncoder {
     }
     const outAt = e.readback(s.outb, 0, outWords * 4);
     const globalsAt = e.readback(s.ctl, 0, GLOBAL_WORDS * 4);
+    if (serialRecord >= 0) e.carrySerial(globalsAt + G.SERIAL);
     return {
       segments,
       words: outWords,

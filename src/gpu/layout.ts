@@ -36,6 +36,7 @@ const GLOBAL_FIELDS = [
   ['DEVPOPS', 2], // cumulative pops by device-side kernels (user kernels, ring kernels)
   ['DEVPUSHES', 2], // cumulative pushes by device-side kernels
   ['BITMAP', 8], // bit k of word k/32: bucket k non-empty
+  ['SERIAL', 2], // the submission serial the last FLAG_SERIAL dispatch wrote (src/device/submission.ts: a dropped command buffer never writes it)
 ] as const;
 
 type GlobalName = (typeof GLOBAL_FIELDS)[number][0];
@@ -101,6 +102,8 @@ export const FLAG = {
   DIVERT: 32,
   /** ring kernel take: the kernel has an output queue, whose room bounds what it takes */
   HAS_OUTPUT: 64,
+  /** seg_tiny: write Params.serialLo/serialHi to G_SERIAL (the submission's sentinel, read back with the globals) */
+  SERIAL: 128,
 } as const;
 
 /** NONE marks a missing block link / an invalid record's priority word (>= 256 means "no record"). */
@@ -135,6 +138,8 @@ export const PARAM_FIELDS = [
   'perTick', // ring kernel take: most messages one tick consumes
   'emits', // ring kernel take and ingest: outputs per input, at most (record positions per input)
   'failOff', // ring kernel settle: word offset of the per-input failure codes in inp (its work buffer)
+  'serialLo', // FLAG_SERIAL: the submission's serial (64-bit)
+  'serialHi',
 ] as const;
 export type ParamName = (typeof PARAM_FIELDS)[number];
 export const PF = Object.fromEntries(PARAM_FIELDS.map((name, i) => [name, i])) as Readonly<Record<ParamName, number>>;
