@@ -308,6 +308,8 @@ fn tiny_take(limit: u32, got0: u32, outAt: u32, write: bool, commit: bool, freeT
 // counting sort makes a bucket's pushes consecutive), then the non-empty buckets from the
 // bitmap, highest first, for the pops and the head fetch. Same results, same invariants;
 // block ids taken from / given back to the free stack one at a time at its top.
+// FLAG_SERIAL: first writes the submission's serial (Params.serialLo/Hi) to G_SERIAL, which the
+// globals readback carries back: proof that the command buffer ran (src/device/submission.ts).
 @compute @workgroup_size(1)
 fn seg_tiny() {
   if ((P.flags & FLAG_SERIAL) != 0u) { st64(G_SERIAL, vec2<u32>(P.serialLo, P.serialHi)); }

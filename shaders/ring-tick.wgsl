@@ -15,11 +15,11 @@
 //               the handler, which reads the messages in freed blocks before anything reuses
 //               them: only a later push into I does, and none runs in this tick after K's take);
 //               O.INGEST_N = n * emits.
-//   handler     (ceil(bound / 64) workgroups, the host's upper bound of n: indirect dispatches
-//               cost ~0.3 ms each on the software adapter) invocation j < n handles the j-th most
-//               urgent message and writes its emit slots [j * emits, (j + 1) * emits) of the work
-//               buffer; the others return at once.
-//   ingest      small ticks (n * emits <= 256): rk_small_ingest, one invocation, pushes the
+//   handler     (ceil(bound / 64) workgroups, bound = the host's upper bound of n: an indirect
+//               dispatch cost ~0.3 ms, about six direct ones, on the software adapter) invocation
+//               j < n handles the j-th most urgent message and writes its emit slots
+//               [j * emits, (j + 1) * emits) of the work buffer; the others return at once.
+//   ingest      small ticks (bound * emits <= 256): rk_small_ingest, one invocation, pushes the
 //               records in position order (push_record) and ends as rk_settle; larger ones:
 //               queue-push.wgsl's push_rank, push_scan, push_scatter (sized by the bound; they
 //               read the record count from O.INGEST_N), then rk_settle.

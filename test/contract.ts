@@ -42,7 +42,15 @@ export function queueContract(name: string, make: QueueFactory, settle: Settle =
   describe(`${name}: queue contract`, () => {
     const opened: TestQueue<any>[] = [];
     afterEach(async () => {
-      for (const q of opened.splice(0)) await q.close();
+      // a GPU queue is flushed first: everything applied and (verify mode) checked against the
+      // device, so a disagreement found on a test's last operations fails that test
+      let failure: unknown = null;
+      for (const q of opened.splice(0)) {
+        const flush = (q as { flush?: () => Promise<void> }).flush;
+        if (typeof flush === 'function' && !q.closed) await flush.call(q).catch((e: unknown) => (failure ??= e));
+        await q.close();
+      }
+      if (failure !== null) throw failure;
     });
 
     /** A queue that is closed after the test. */

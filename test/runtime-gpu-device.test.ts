@@ -147,6 +147,27 @@ describeGpu('ring kernels on the GPU: scale, submissions, errors, loss', () => {
     expect(rt.kernelIds).toEqual([]);
     expect(rt.isActive).toBe(false);
     await expect(rt.send('a', { v: 1, id: 1 })).rejects.toBeInstanceOf(DeviceLostError);
+    // nothing new on a lost runtime: a launch is refused, not half made
+    await expect(rt.launch('c', double)).rejects.toBeInstanceOf(DeviceLostError);
+    expect(rt.kernelIds).toEqual([]);
     await rt.shutdown();
+  });
+
+  it('concurrent launches each get their own compile result (error scopes do not cross)', async () => {
+    const rt = await RingKernelRuntime.create({ backend: 'gpu' });
+    try {
+      const broken = defineRingKernel({ name: 'broken2', input: Num, output: Num, wgsl: 'fn handle(msg: Num, priority: u32) { rk_emit(msg, nope); }' });
+      const good = defineRingKernel({ name: 'good2', input: Num, output: Num, wgsl: 'fn handle(msg: Num, priority: u32) { rk_emit(msg, priority); }' });
+      const [bad, fine, bad2] = await Promise.allSettled([rt.launch('bad', broken), rt.launch('good', good), rt.launch('bad2', broken)]);
+      expect(bad.status).toBe('rejected');
+      expect((bad as PromiseRejectedResult).reason).toBeInstanceOf(KernelCompileError);
+      expect(bad2.status).toBe('rejected');
+      expect(fine.status).toBe('fulfilled');
+      expect(rt.kernelIds).toEqual(['good']);
+      await rt.activate('good');
+      expect(await rt.sendAndReceive('good', { v: 7, id: 1 })).toEqual({ v: 7, id: 1, priority: 128 });
+    } finally {
+      await rt.shutdown();
+    }
   });
 });

@@ -97,22 +97,26 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
 
       it('an unknown or terminated kernel is KernelNotFoundError everywhere; a second launch is KernelAlreadyExistsError', async () => {
         const rt = await runtime();
-        for (const call of [
-          () => rt.activate('x'),
-          () => rt.deactivate('x'),
-          () => rt.reactivate('x'),
-          () => rt.terminate('x'),
-          () => rt.send('x', num(1, 1)),
-          () => rt.sendMany('x', []),
-          () => rt.receive('x'),
-          () => rt.receiveMany('x', 1),
-          () => rt.sendAndReceive('x', num(1, 1)),
-          () => rt.readState('x'),
-        ]) {
-          await expect(call()).rejects.toBeInstanceOf(KernelNotFoundError);
+        await rt.launch('gone', counter);
+        await rt.terminate('gone');
+        for (const id of ['x', 'gone']) {
+          for (const call of [
+            () => rt.activate(id),
+            () => rt.deactivate(id),
+            () => rt.reactivate(id),
+            () => rt.terminate(id),
+            () => rt.send(id, num(1, 1)),
+            () => rt.sendMany(id, []),
+            () => rt.receive(id),
+            () => rt.receiveMany(id, 1),
+            () => rt.sendAndReceive(id, num(1, 1)),
+            () => rt.readState(id),
+          ]) {
+            await expect(call()).rejects.toBeInstanceOf(KernelNotFoundError);
+          }
+          expect(() => rt.state(id)).toThrow(KernelNotFoundError);
+          expect(() => rt.telemetry(id)).toThrow(KernelNotFoundError);
         }
-        expect(() => rt.state('x')).toThrow(KernelNotFoundError);
-        expect(() => rt.telemetry('x')).toThrow(KernelNotFoundError);
         await rt.launch('k', double);
         await expect(rt.launch('k', addTen)).rejects.toBeInstanceOf(KernelAlreadyExistsError);
         expect(rt.kernelIds).toEqual(['k']);
@@ -199,6 +203,37 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
           expect(r.reason).toBeInstanceOf(KernelStateError);
           expect((r.reason as KernelStateError).state).toBe('terminated');
         }
+      });
+
+      it('requests whose messages die with their chain stop being tracked: terminate the chain and none is left', async () => {
+        const rt = await runtime();
+        await rt.launch('b', addTen);
+        await rt.launch('a', double, { sendsTo: 'b' });
+        await rt.activate('a'); // b stays LAUNCHED: a's outputs wait in b's input queue
+        const requests = [1, 2, 3].map((i) => rt.sendAndReceive('a', num(i, i)));
+        await rt.idle();
+        expect(rt.telemetry('a')!.messagesProcessed).toBe(3);
+        expect(rt.trackedRequests).toBe(3);
+        await rt.terminate('a');
+        for (const r of await Promise.allSettled(requests)) {
+          expect(r.status).toBe('rejected');
+          expect((r as PromiseRejectedResult).reason).toBeInstanceOf(KernelStateError);
+        }
+        expect(rt.trackedRequests).toBe(3); // their messages still wait in b
+        await rt.terminate('b');
+        expect(rt.trackedRequests).toBe(0);
+      });
+
+      it('launch refuses to send to a kernel that is being terminated, and leaves nothing behind', async () => {
+        const rt = await runtime();
+        await rt.launch('b', addTen);
+        const terminating = rt.terminate('b');
+        expect(rt.state('b')).toBe(KernelState.TERMINATING);
+        const refused = await rt.launch('a', double, { sendsTo: 'b' }).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(KernelStateError);
+        expect((refused as Error).message).toMatch(/'b'.*'terminating'.*cannot send to it/);
+        await terminating;
+        expect(rt.kernelIds).toEqual([]);
       });
     });
 

@@ -62,8 +62,9 @@ export async function createBuffers<K extends string>(device: GPUDevice, specs: 
   } catch (error) {
     thrown = error;
   }
-  const validation = await device.popErrorScope();
-  const memory = await device.popErrorScope();
+  // (both popped before any await: scopes are a stack on the device, shared by concurrent creates)
+  const scopes = [device.popErrorScope(), device.popErrorScope()];
+  const [validation, memory] = await Promise.all(scopes);
   if (thrown !== undefined || validation !== null || memory !== null) {
     for (const b of Object.values(made) as GPUBuffer[]) b.destroy();
     const labels = entries.map(([, s]) => `${s.label} (${bufferBytes(s.size)} bytes)`).join(', ');

@@ -18,12 +18,13 @@
  *   - A submission the GPU rejects (an invalid command buffer, a failed allocation) rejects with
  *     GpuQueueError / GpuOutOfMemoryError and its readback is never decoded (Dawn drops an
  *     invalid command buffer and only reports it as an error: the staging buffer would hold
- *     stale data). A failed map rejects with DeviceLostError.
+ *     stale data). A failed map rejects with DeviceLostError when the device is lost, else with
+ *     GpuQueueError.
  *   - Staging buffers and host copies are pooled per device and reused.
  */
 import { gpuErrorAsError } from './buffers.js';
 import { DeviceLostError, GpuOutOfMemoryError, GpuQueueError } from './errors.js';
-import { FAKE_IMMEDIATE_MESSAGE, immediateFaked } from './immediate.js';
+import { FAKE_IMMEDIATE_MESSAGE, immediateFaked, realSetImmediate } from './immediate.js';
 
 export interface Readback {
   /** The words read back, valid until `release()`. A step reads its ranges at the offsets `readback` gave it. */
@@ -43,12 +44,12 @@ export interface StepEncoder {
   readback(src: GPUBuffer, offset: number, bytes: number): number;
   /** Number of dispatches encoded so far (for profiles and tests). */
   dispatches: number;
-  /** This submission's serial, or 0 when it is checked by an error scope ('scope'). */
-  readonly serial: number;
+  /** The two words that mark this submission as run (its serial), or null when an error scope checks it ('scope'). */
+  readonly serialWords: readonly [number, number] | null;
   /**
-   * A step that has one of its dispatches write `serial` (lo, hi) into a buffer range it reads
-   * back says where it lands (the word offset in `Readback.words`); the submission then needs
-   * no sentinel write and copy of its own.
+   * A step that has one of its dispatches write `serialWords` into a buffer range it reads back
+   * says where they land (the word offset in `Readback.words`); the submission then needs no
+   * sentinel write and copy of its own.
    */
   carrySerial(wordAt: number): void;
   /** Creates a buffer inside an `out-of-memory` scope that the submission awaits (it rejects with GpuOutOfMemoryError). */
@@ -80,12 +81,12 @@ class Encoding implements StepEncoder {
   readonly encoder: GPUCommandEncoder;
   constructor(
     readonly device: GPUDevice,
-    readonly serial: number,
+    readonly serialWords: readonly [number, number] | null,
   ) {
     this.encoder = device.createCommandEncoder({ label: 'ringkernel' });
   }
   carrySerial(wordAt: number): void {
-    if (this.serial !== 0) this.serialAt = wordAt;
+    if (this.serialWords !== null) this.serialAt = wordAt;
   }
   pass(): GPUComputePassEncoder {
     this.open ??= this.encoder.beginComputePass();
@@ -112,6 +113,24 @@ class Encoding implements StepEncoder {
     }
     return at;
   }
+}
+
+/**
+ * What a failed map means: DeviceLostError when the device is lost (`device.lost` resolves
+ * within a few turns of the event loop), else GpuQueueError — a failed map alone says nothing
+ * about the device.
+ */
+async function mapFailure(device: GPUDevice, error: unknown): Promise<DeviceLostError | GpuQueueError> {
+  let lost = false;
+  void device.lost.then(() => {
+    lost = true;
+  });
+  for (let turn = 0; turn < 8 && !lost; turn++) await new Promise((resolve) => realSetImmediate(resolve));
+  const failure = lost
+    ? new DeviceLostError(`the GPU device was lost while reading back a submission: ${String(error)}`)
+    : new GpuQueueError(`ringkernel: reading back a submission failed: ${String(error)}`);
+  (failure as { cause?: unknown }).cause = error;
+  return failure;
 }
 
 /** Submission counters per device (profiles and tests: "one submission per tick"). */
@@ -148,6 +167,16 @@ interface Sentinel {
   lastError: GPUError | null;
 }
 const sentinels = new WeakMap<GPUDevice, Sentinel>();
+
+/**
+ * A serial's two words: its low 32 bits, and its high bits XOR a constant. Staging buffers are
+ * reused, so a dropped command buffer leaves older words where the serial should be: an older
+ * serial never matches, and other stale words (a message's) match both only by a 2^-32 chance.
+ */
+const SERIAL_SALT = 0x9e3779b9;
+function serialWords(serial: number): [number, number] {
+  return [serial % 4294967296, (Math.floor(serial / 4294967296) ^ SERIAL_SALT) >>> 0];
+}
 function sentinelOf(device: GPUDevice, scopes: Promise<GPUError | null>[]): Sentinel {
   let s = sentinels.get(device);
   if (s === undefined) {
@@ -180,16 +209,16 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
   let staging: GPUBuffer | null = null;
   let totalBytes = 0;
   let serialAt = -1;
-  let serial = 0;
+  let expected: [number, number] | null = null;
   let sentinel: Sentinel | null = null;
   const memoryScopes: Promise<GPUError | null>[] = [];
   try {
     if (!scoped) {
       sentinel = sentinelOf(device, memoryScopes);
-      serial = ++sentinel.serial;
+      expected = serialWords(++sentinel.serial);
       sentinel.lastError = null;
     }
-    enc = new Encoding(device, serial);
+    enc = new Encoding(device, expected);
     enc.memoryScopes.push(...memoryScopes);
     value = build(enc);
     if (sentinel !== null) {
@@ -197,8 +226,8 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
       if (serialAt < 0) {
         // no step carries the serial: write it, and copy it back after everything else
         const words = sentinel.words;
-        words[0] = serial % 4294967296;
-        words[1] = Math.floor(serial / 4294967296);
+        words[0] = expected![0];
+        words[1] = expected![1];
         device.queue.writeBuffer(sentinel.buffer, 0, words);
         serialAt = enc.readback(sentinel.buffer, 0, 8);
       }
@@ -223,7 +252,7 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
   const validation = scoped ? device.popErrorScope() : Promise.resolve(null);
   const memory =
     enc.memoryScopes.length === 0 ? Promise.resolve(null) : Promise.all(enc.memoryScopes).then((errors) => errors.find((e) => e !== null) ?? null);
-  const done = Promise.all([validation, memory, mapped.then(() => true, (error: unknown) => error)]).then(([v, m, map]) => {
+  const done = Promise.all([validation, memory, mapped.then(() => true as const, (error: unknown) => mapFailure(device, error))]).then(([v, m, map]) => {
     const fail = (error: Error, broken: boolean): never => {
       if (staging !== null) {
         if (map === true) staging.unmap();
@@ -233,13 +262,10 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     };
     if (m !== null) fail(new GpuOutOfMemoryError(`ringkernel: the GPU ran out of memory for a submission: ${m.message}`, { cause: gpuErrorAsError(m) }), false);
     if (v !== null) fail(new GpuQueueError(`ringkernel: the GPU rejected a submission: ${v.message}`, { cause: gpuErrorAsError(v) }), false);
-    if (map !== true) {
-      const lost = new DeviceLostError(`the GPU device was lost while reading back a submission: ${String(map)}`);
-      (lost as { cause?: unknown }).cause = map;
-      fail(lost, true);
-    }
-    const mappedWords = new Uint32Array(staging!.getMappedRange(0, totalBytes));
-    if (sentinel !== null && mappedWords[serialAt] + mappedWords[serialAt + 1] * 4294967296 !== serial) {
+    if (map !== true) fail(map, true);
+    if (staging === null) return { words: new Uint32Array(0), release: () => undefined };
+    const mappedWords = new Uint32Array(staging.getMappedRange(0, totalBytes));
+    if (sentinel !== null && (mappedWords[serialAt] !== expected![0] || mappedWords[serialAt + 1] !== expected![1])) {
       // the command buffer never ran: the GPU rejected it
       const gpuError = sentinel.lastError;
       const message = gpuError?.message ?? 'the command buffer was dropped';
@@ -247,8 +273,8 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     }
     const words = takeHost(device, totalBytes / 4);
     words.set(mappedWords);
-    staging!.unmap();
-    giveStaging(device, staging!);
+    staging.unmap();
+    giveStaging(device, staging);
     let released = false;
     return {
       words,

@@ -89,16 +89,25 @@ export async function runDeviceKernel(
       });
     }
     try {
-      return queues.map((q, i) => {
+      // every queue learns what the run did, even when one of them reports a violated invariant
+      // (that one breaks; the others stay in step with their device state)
+      let firstError: unknown = null;
+      const results = queues.map((q, i) => {
         const r = built.value[i];
         const globals = rb.words.subarray(r.globalsAt, r.globalsAt + GLOBAL_WORDS);
         const head = r.headCount > 0 ? rb.words.subarray(r.headAt, r.headAt + r.headCount * (q.words + RECORD_HEADER)) : null;
         const popped = globals[G.RUN_POPS];
         const pushed = globals[G.RUN_PUSHES];
         q.setDeviceBusy(false);
-        q.applyDeviceRun(popped, pushed, globals, head);
+        try {
+          q.applyDeviceRun(popped, pushed, globals, head);
+        } catch (error) {
+          firstError ??= error;
+        }
         return { popped, pushed };
       });
+      if (firstError !== null) throw firstError;
+      return results;
     } finally {
       rb.release();
     }

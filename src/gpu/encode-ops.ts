@@ -103,11 +103,12 @@ export class OpsEncoder {
     const recs = this.records;
     // the submission's sentinel rides on a seg_tiny dispatch when there is one: it writes the
     // serial into the globals, which are read back anyway (no write and copy of its own)
-    const serialRecord = e.serial !== 0 ? this.dispatches.find((d) => d.entry === 'seg_tiny')?.record ?? -1 : -1;
+    const serial = e.serialWords;
+    const serialRecord = serial !== null ? this.dispatches.find((d) => d.entry === 'seg_tiny')?.record ?? -1 : -1;
     if (serialRecord >= 0) {
       recs.set(serialRecord, PF.flags, recs.get(serialRecord, PF.flags) | FLAG.SERIAL);
-      recs.set(serialRecord, PF.serialLo, e.serial % 4294967296);
-      recs.set(serialRecord, PF.serialHi, Math.floor(e.serial / 4294967296));
+      recs.set(serialRecord, PF.serialLo, serial![0]);
+      recs.set(serialRecord, PF.serialHi, serial![1]);
     }
     // one upload: the Params records, then the segments' counts and records (offsets shifted past the records)
     const base = recs.words;

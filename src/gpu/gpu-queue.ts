@@ -478,6 +478,7 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
    */
   applyDeviceRun(popped: number, pushed: number, globals: Uint32Array, head: Uint32Array | null): void {
     if (this.brokenError) throw this.brokenError;
+    if (this.isClosed) return; // closed while the run was in flight: its messages are gone with it
     if (globals[G.ERR] !== 0) {
       this.breakWith(this.link.failure(new GpuQueueError(`ringkernel: device invariant violated: ${describeErrorBits(globals[G.ERR])}`)));
       throw this.brokenError;

@@ -112,7 +112,7 @@ export const NONE = 0xffffffff;
 /** Params: one uniform record per dispatch (256-byte slots at static offsets). */
 export const PARAM_FIELDS = [
   'n', // push: records; take: messages to take (K / d)
-  'mode', // take_plan: 0 pop, 1 peek, 2 drop-prepare; take_gather: 0 record, 1 seq only
+  'mode', // take_plan: 1 peek, 2 drop-prepare; take_gather: 0 record, 1 seq only
   'inOff', // word offset of the records in inp
   'outOff', // word offset of the output in outb
   'rankOff', // scratch offsets

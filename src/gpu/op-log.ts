@@ -17,7 +17,7 @@
  *      device). A pop of the other kind starts a new segment.
  *   4. A log is submitted before it would exceed one submission's upload or output budget
  *      (the queue's binding limits) or MAX_SEGMENTS segments; one pop larger than the output
- *      budget is split into several ops (plan: PopOp.part).
+ *      budget is split into several ops (recorder.recordPops).
  *   5. Pushes are stored column-wise (priority, sequence number, the caller's object, and in
  *      schema mode the packed words), with no object per message; columns are reused across
  *      submissions and let go of the messages once planned.

@@ -13,8 +13,10 @@
  *   - `table` (opaque mode) holds every queued message, plus those whose device pops are
  *     unresolved, keyed by sequence number; a message leaves it when it is delivered, evicted or
  *     cleared. Its insertion order is sequence order, so its first entry is the oldest.
- *   - An eviction and the push that caused it go to the same submission: room for both is
- *     made (the log submitted first if needed) before either is recorded.
+ *   - An eviction goes to the device no later than the push that caused it: room for it is made
+ *     (the log submitted first if needed) before it is recorded. Near a submission's limits the
+ *     push may go to the next submission; the eviction then evicts a message already on the
+ *     device (plan.ts), as it would have anyway.
  *   - onDrop runs in eviction order: an eviction the host names waits (a DropNotice) behind an
  *     earlier one that the device still has to report.
  */

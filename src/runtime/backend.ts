@@ -11,6 +11,9 @@
  *   output queue but returned as replies, in that order. Every consumed message that carries a
  *   tag is reported as an event (tag, emits). Then the output queues' waiting receivers are
  *   served (the most urgent output first) and the input queues' blocked senders admitted.
+ *   Replies the runtime does not take (a request's further outputs, a reply whose caller gave
+ *   up) are put back into the output queue after that (`reinsert`): they come after the tick's
+ *   other outputs of the same priority.
  */
 import type { PackedBatch } from '../gpu/packed.js';
 import type { WaitOptions } from '../queue/contract.js';

@@ -19,6 +19,8 @@ import { NoReplyError } from './errors.js';
 
 interface PendingRequest {
   kernelId: string;
+  /** the last kernel of its sendsTo chain, where its replies come from */
+  chainEnd: string;
   live: number;
   /** the caller still waits */
   waiting: boolean;
@@ -35,12 +37,12 @@ export class Requests {
   /** tagged messages in flight, over all requests */
   live = 0;
 
-  /** A new request to `kernelId`: its tag and the promise of its reply. */
-  open(kernelId: string, wait: Wait | undefined): { tag: number; reply: Promise<object> } {
+  /** A new request to `kernelId` (whose chain ends at `chainEnd`): its tag and the promise of its reply. */
+  open(kernelId: string, chainEnd: string, wait: Wait | undefined): { tag: number; reply: Promise<object> } {
     const tag = this.next++;
     let entry!: PendingRequest;
     const reply = new Promise<object>((resolve, reject) => {
-      entry = { kernelId, live: 1, waiting: true, resolve, reject };
+      entry = { kernelId, chainEnd, live: 1, waiting: true, resolve, reject };
     });
     this.pending.set(tag, entry);
     this.live++;
@@ -61,7 +63,7 @@ export class Requests {
   sendFailed(tag: number, error: unknown): void {
     const e = this.pending.get(tag);
     if (e === undefined) return;
-    this.settle(tag, e);
+    this.disarm(e);
     this.pending.delete(tag);
     this.live -= e.live;
     if (e.waiting) e.reject(error);
@@ -72,11 +74,11 @@ export class Requests {
     const e = this.pending.get(tag);
     if (e === undefined || !e.waiting) return;
     e.waiting = false;
-    this.settle(tag, e);
+    this.disarm(e);
     e.reject(error);
   }
 
-  private settle(_tag: number, e: PendingRequest): void {
+  private disarm(e: PendingRequest): void {
     if (e.timer !== undefined) clearTimeout(e.timer);
     if (e.onAbort !== undefined) e.signal!.removeEventListener('abort', e.onAbort);
     e.timer = undefined;
@@ -100,7 +102,7 @@ export class Requests {
       const e = this.pending.get(r.tag);
       if (e !== undefined && e.waiting) {
         e.waiting = false;
-        this.settle(r.tag, e);
+        this.disarm(e);
         e.resolve(r.message);
       } else {
         toReceive.push(r);
@@ -127,7 +129,7 @@ export class Requests {
     this.live -= e.live;
     if (e.waiting) {
       e.waiting = false;
-      this.settle(tag, e);
+      this.disarm(e);
       e.reject(new NoReplyError(e.kernelId, reason));
     }
   }
@@ -138,7 +140,7 @@ export class Requests {
       if (kernelId !== undefined && e.kernelId !== kernelId) continue;
       if (e.waiting) {
         e.waiting = false;
-        this.settle(tag, e);
+        this.disarm(e);
         e.reject(error);
       }
       if (kernelId === undefined) {
@@ -148,10 +150,26 @@ export class Requests {
     }
   }
 
-  /** Requests whose caller still waits (tests, shutdown). */
-  get waiting(): number {
-    let n = 0;
-    for (const e of this.pending.values()) if (e.waiting) n++;
-    return n;
+  /**
+   * The last kernel of a chain was terminated: every kernel before it already was, so the
+   * requests routed through it have no message left anywhere. They stop being tracked (the ones
+   * still waiting were rejected when their kernel was terminated).
+   */
+  forgetChainEnd(kernelId: string): void {
+    for (const [tag, e] of this.pending) {
+      if (e.chainEnd !== kernelId) continue;
+      this.pending.delete(tag);
+      this.live -= e.live;
+      if (e.waiting) {
+        e.waiting = false;
+        this.disarm(e);
+        e.reject(new NoReplyError(e.kernelId, `kernel '${kernelId}' was terminated`));
+      }
+    }
+  }
+
+  /** Requests still tracked (tests: none is left behind). */
+  get tracked(): number {
+    return this.pending.size;
   }
 }

@@ -103,7 +103,10 @@ export class RingKernelRuntime {
   private startedAt = 0;
   private readonly kernels = new Map<string, KernelRecord>();
   private readonly requests = new Requests();
-  private readonly scheduler = new TickScheduler(() => this.runTick());
+  private readonly scheduler = new TickScheduler(
+    () => this.runTick(),
+    (error) => this.onLost(error),
+  );
   private deferred: DeferredSend[] = [];
   /** who sends to whom, and the upstream-first order of every kernel; rebuilt when kernels come or go */
   private topologyCache: Topology | null = null;
@@ -183,32 +186,60 @@ export class RingKernelRuntime {
     if (this.options.backend === 'cpu' && def.cpu === undefined) {
       throw new TypeError(`kernel '${id}' (${def.name}) has no cpu handler: it cannot run on the 'cpu' backend`);
     }
-    let downstream: KernelRecord | undefined;
+    if (this.lostError) throw this.lostError;
     if (cfg.sendsTo !== undefined) {
-      downstream = this.kernels.get(cfg.sendsTo);
-      if (downstream === undefined || downstream.kernel === null) throw new KernelNotFoundError(cfg.sendsTo, ` to send to (launch '${id}' with sendsTo: '${cfg.sendsTo}')`);
+      const downstream = this.downstreamFor(id, cfg.sendsTo);
       if (def.output === undefined) throw new TypeError(`kernel '${id}' is a sink: it has no outputs to send to '${cfg.sendsTo}'`);
       if (!sameSchema(def.output, downstream.def.input)) {
         throw new TypeError(`kernel '${id}' emits ${def.output.name} but '${cfg.sendsTo}' consumes ${downstream.def.input.name}: sendsTo needs the same schema`);
       }
     }
     await this.start();
+    // (the world may have changed while the backend started)
+    if (this.lostError) throw this.lostError;
+    const backend = this.backend;
+    if (backend === null) throw new Error(`launch('${id}'): the runtime was shut down while it started`);
     if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
+    const downstream = cfg.sendsTo !== undefined ? this.downstreamFor(id, cfg.sendsTo) : undefined;
     const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null };
     this.kernels.set(id, record);
     this.topologyCache = null;
-    const creating = this.backend!.createKernel(id, def, cfg, downstream?.kernel ?? null);
+    const creating = backend.createKernel(id, def, cfg, downstream?.kernel ?? null);
     record.launching = creating;
+    let kernel: BackendKernel;
     try {
-      record.kernel = await creating;
+      kernel = await creating;
     } catch (error) {
-      this.kernels.delete(id);
-      this.topologyCache = null;
+      this.forget(record);
       throw error;
     } finally {
       record.launching = null;
     }
+    if (this.kernels.get(id) !== record || this.lostError !== null) {
+      // the device was lost (or the runtime shut down) while the kernel was created: free it, refuse
+      const error = this.lostError ?? new Error(`launch('${id}'): the runtime was shut down while the kernel was created`);
+      await kernel.dispose(error).catch(() => undefined);
+      throw error;
+    }
+    record.kernel = kernel;
     record.state = KernelState.LAUNCHED;
+  }
+
+  /** The kernel `id` may send to: launched and not on its way out. */
+  private downstreamFor(id: string, sendsTo: string): KernelRecord {
+    const downstream = this.kernels.get(sendsTo);
+    if (downstream === undefined) throw new KernelNotFoundError(sendsTo, ` to send to (launch '${id}' with sendsTo: '${sendsTo}')`);
+    if (downstream.kernel === null || downstream.state === KernelState.TERMINATING || downstream.state === KernelState.TERMINATED) {
+      throw new KernelStateError(sendsTo, downstream.state, 'launch', `kernel '${id}' cannot send to it`);
+    }
+    return downstream;
+  }
+
+  /** Removes a record (if it is still the one under its id). */
+  private forget(record: KernelRecord): void {
+    if (this.kernels.get(record.id) !== record) return;
+    this.kernels.delete(record.id);
+    this.topologyCache = null;
   }
 
   private resolveConfig(id: string, def: RingKernelDefinition, config: LaunchConfig): KernelConfig {
@@ -277,8 +308,10 @@ export class RingKernelRuntime {
       await r.kernel?.dispose(receiveGone);
     } finally {
       r.state = KernelState.TERMINATED;
-      this.kernels.delete(id);
-      this.topologyCache = null;
+      this.forget(r);
+      // every kernel upstream of a chain's end is gone before it (terminate refuses otherwise),
+      // so the requests whose chain ends here have no message left anywhere
+      if (r.config.sendsTo === undefined) this.requests.forgetChainEnd(id);
     }
   }
 
@@ -298,6 +331,13 @@ export class RingKernelRuntime {
     if (r === undefined) return;
     for (const u of this.upstreamOf(r)) await this.terminateWithUpstream(u.id);
     if (this.kernels.get(id) === r) await this.terminate(id);
+  }
+
+  /** The last kernel of `r`'s sendsTo chain (r itself when it sends to none). */
+  private chainEnd(r: KernelRecord): KernelRecord {
+    let end = r;
+    for (let next = r.config.sendsTo === undefined ? undefined : this.kernels.get(r.config.sendsTo); next !== undefined; next = next.config.sendsTo === undefined ? undefined : this.kernels.get(next.config.sendsTo)) end = next;
+    return end;
   }
 
   /** The kernel's lifecycle state (throws KernelNotFoundError for an unknown or terminated kernel). */
@@ -404,12 +444,17 @@ export class RingKernelRuntime {
       const wait = readWait(options);
       r.def.input.check(message);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
-      const { tag, reply } = this.requests.open(id, wait);
+      const { tag, reply } = this.requests.open(id, this.chainEnd(r).id, wait);
       this.admit(r, wait, (w) => r.kernel!.send(message, tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
       return reply as Promise<Output<T>>;
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** @internal requests still tracked (tests: terminate and shutdown leave none behind) */
+  get trackedRequests(): number {
+    return this.requests.tracked;
   }
 
   /** Resolves once nothing more can be processed (no tick running or due). */
@@ -500,9 +545,7 @@ export class RingKernelRuntime {
     const r = this.record(id, 'receive');
     if (r.def.output === undefined) throw new KernelRouteError(id, `kernel '${id}' is a sink: it has no outputs to receive`);
     if (r.config.sendsTo !== undefined) {
-      let end = r;
-      while (end.config.sendsTo !== undefined) end = this.kernels.get(end.config.sendsTo) ?? end;
-      throw new KernelRouteError(id, `kernel '${id}' sends its outputs to '${r.config.sendsTo}': receive from '${end.id}', the end of its chain`);
+      throw new KernelRouteError(id, `kernel '${id}' sends its outputs to '${r.config.sendsTo}': receive from '${this.chainEnd(r).id}', the end of its chain`);
     }
     return r;
   }
@@ -640,10 +683,13 @@ export class RingKernelRuntime {
       r.state = KernelState.TERMINATED;
       r.clock.setActive(false);
       r.kernel?.rejectWaiters(error, error);
+      // (best effort: on a lost device this frees nothing, on a live one it frees the buffers)
+      r.kernel?.dispose(error).catch(() => undefined);
     }
     this.kernels.clear();
     this.topologyCache = null;
   }
+
 }
 
 /** The GPU backend, loaded on first use (the CPU backend never touches WebGPU). */

@@ -16,8 +16,14 @@ export class TickScheduler {
   private idleWaiters: (() => void)[] = [];
   private doneWaiters: (() => void)[] = [];
 
-  /** `tick` runs one tick; it resolves with whether it did anything (then another may be needed). */
-  constructor(private readonly tick: () => Promise<boolean>) {}
+  /**
+   * `tick` runs one tick; it resolves with whether it did anything (then another may be
+   * needed). A tick that throws ends the loop and goes to `failed` (the runtime fails closed).
+   */
+  constructor(
+    private readonly tick: () => Promise<boolean>,
+    private readonly failed: (error: Error) => void,
+  ) {}
 
   /** Whether a tick's submission is in flight (running and not yet read back). */
   get inFlight(): boolean {
@@ -46,6 +52,8 @@ export class TickScheduler {
     let didWork = false;
     try {
       didWork = await this.tick();
+    } catch (error) {
+      this.failed(error instanceof Error ? error : new Error(String(error)));
     } finally {
       this.running = false;
       const done = this.doneWaiters;

@@ -106,7 +106,8 @@ class CpuKernel implements BackendKernel {
     return { count: got.length, words, priorities };
   }
   reinsert(replies: readonly Reply[]): void {
-    void this.output!.putMany(replies.map((r) => r.raw as Stored));
+    // (as on the GPU: room was left for them; a closed queue means the kernel is being terminated)
+    this.output!.putMany(replies.map((r) => r.raw as Stored)).catch(() => undefined);
   }
   rejectWaiters(sendError: Error, receiveError: Error): void {
     this.input.failWaiters(sendError, receiveError);

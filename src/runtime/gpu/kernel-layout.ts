@@ -35,7 +35,7 @@ export const NO_RECORD = 0xffffffff;
 
 export function kernelLayoutWgsl(): string {
   return [
-    '// generated from src/runtime/gpu/kernel-layout.ts: a ring kernel control block and indirect sizes',
+    '// generated from src/runtime/gpu/kernel-layout.ts: the control block of a ring kernel',
     ...Object.entries(K).map(([name, at]) => `const RK_K_${name}: u32 = ${at}u;`),
     `const RK_HANDLER_WORKGROUP: u32 = ${HANDLER_WORKGROUP}u;`,
     `const RK_NO_RECORD: u32 = 0x${NO_RECORD.toString(16)}u;`,

@@ -9,6 +9,7 @@
  *   replies  a terminal kernel's tagged outputs [position, priority, envelope words]
  *   state    the kernel's state (zero at launch)
  *   params   three Params records: rk_take, the large ingest, rk_settle / rk_small_ingest
+ *   dummy    a 16-byte stand-in for the output queue's control block of a sink (bindings need a buffer)
  * Its output goes to its own output queue (terminal) or to its downstream kernel's input queue
  * (sendsTo), which is the same GpuMessageQueue: messages never leave the device between kernels.
  */
@@ -34,6 +35,8 @@ type Envelope = Record<string, number | number[]> & { priority: number; rk_tag_l
 
 /** Where a kernel's tick results are in the submission's readback. */
 export interface KernelReadback {
+  /** the host's upper bound of the messages the tick consumes (what its dispatches were sized for) */
+  bound: number;
   kctlAt: number;
   eventsAt: number;
   eventWords: number;
@@ -257,7 +260,9 @@ export class GpuKernel implements BackendKernel {
       words.set(raw.words, j * E);
       priorities[j] = raw.priority;
     });
-    void this.output!.putManyPacked(words, priorities);
+    // (room was left for them: diverted replies took none; a rejection means the queue is
+    // closed or broken, and the runtime is then failing closed or terminating this kernel)
+    this.output!.putManyPacked(words, priorities).catch(() => undefined);
   }
   rejectWaiters(sendError: Error, receiveError: Error): void {
     this.input.failWaiters(sendError, receiveError);
@@ -304,7 +309,7 @@ export class GpuKernel implements BackendKernel {
     const pass = e.pass();
     setGroups(pass, tp.take, g.take);
     pass.dispatchWorkgroups(1);
-    // (direct dispatches sized by the host's bound: an indirect one costs ~0.3 ms on the software adapter)
+    // (direct dispatches sized by the host's bound: an indirect one cost ~0.3 ms, about six direct ones, on the software adapter)
     pass.setPipeline(this.handler.pipeline);
     pass.setBindGroup(0, g.handler);
     pass.dispatchWorkgroups(Math.ceil(upperBound / HANDLER_WORKGROUP));
@@ -337,6 +342,7 @@ export class GpuKernel implements BackendKernel {
     const eventWords = 3 * taggedBound;
     const replyWords = this.output !== null ? taggedBound * this.def.maxEmits * (this.work.recordWords + 1) : 0;
     return {
+      bound: upperBound,
       kctlAt: e.readback(this.b.kctl, 0, KCTL_WORDS * 4),
       eventsAt: e.readback(this.b.work, this.work.eventOff * 4, eventWords * 4),
       eventWords,
@@ -357,6 +363,7 @@ export class GpuKernel implements BackendKernel {
       lastError: k[K.HASLAST] !== 0 ? failureOfCode(k[K.LASTCODE]) : null,
     };
     const consumed = k[K.N];
+    if (consumed > r.bound) throw new Error(`ringkernel: kernel '${this.id}' took ${consumed} messages on the device, more than the ${r.bound} its tick was sized for (internal error)`);
     const events: TagEvent[] = [];
     const nEvents = Math.min(k[K.EVENTS], r.eventWords / 3);
     if (k[K.EVENTS] > r.eventWords / 3) throw new Error(`ringkernel: kernel '${this.id}' met ${k[K.EVENTS]} tagged messages, more than the ${r.eventWords / 3} read back (internal error)`);

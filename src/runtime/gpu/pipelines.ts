@@ -69,19 +69,6 @@ export function handlerPipeline(device: GPUDevice, id: string, def: RingKernelDe
 
 async function compileHandler(device: GPUDevice, id: string, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline> {
   const src = handlerWgsl(def, maxPerTick);
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code: src.code, label: `ringkernel-${def.name}` });
-  const info = await module.getCompilationInfo();
-  const errors = info.messages.filter((m) => m.type === 'error');
-  if (errors.length > 0) {
-    await device.popErrorScope();
-    const first = errors[0];
-    const inUser = first.lineNum >= src.userLine && first.lineNum < src.userLine + src.userLines;
-    const line = inUser ? first.lineNum - src.userLine + 1 : 0;
-    const where = inUser ? `line ${line}, column ${first.linePos} of its wgsl` : `code ringkernel generated around its wgsl (module line ${first.lineNum})`;
-    const source = inUser ? `\n  ${def.wgsl.split('\n')[line - 1]?.trim() ?? ''}` : '';
-    throw new KernelCompileError(id, `kernel '${id}' (${def.name}): WGSL error at ${where}: ${first.message}${source}`, line, inUser ? first.linePos : 0);
-  }
   const entries: GPUBindGroupLayoutEntry[] = [
     { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
     { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
@@ -90,13 +77,28 @@ async function compileHandler(device: GPUDevice, id: string, def: RingKernelDefi
     { binding: 4, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
   ];
   if (def.state) entries.push({ binding: 5, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } });
+  // Every GPU call inside one validation scope, popped at once: a scope is a stack entry of the
+  // device, so one left open across an await would catch another launch's errors.
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: src.code, label: `ringkernel-${def.name}` });
   const layout = device.createBindGroupLayout({ label: `ringkernel-${def.name}`, entries });
   const pipeline = device.createComputePipeline({
     label: `ringkernel-${def.name}`,
     layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
     compute: { module, entryPoint: 'rk_main' },
   });
-  const error = await device.popErrorScope();
+  const scope = device.popErrorScope();
+  const [info, error] = await Promise.all([module.getCompilationInfo(), scope]);
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length > 0) {
+    // the compiler's first error, located in the kernel's own wgsl when it is there
+    const first = errors[0];
+    const inUser = first.lineNum >= src.userLine && first.lineNum < src.userLine + src.userLines;
+    const line = inUser ? first.lineNum - src.userLine + 1 : 0;
+    const where = inUser ? `line ${line}, column ${first.linePos} of its wgsl` : `code ringkernel generated around its wgsl (module line ${first.lineNum})`;
+    const source = inUser ? `\n  ${def.wgsl.split('\n')[line - 1]?.trim() ?? ''}` : '';
+    throw new KernelCompileError(id, `kernel '${id}' (${def.name}): WGSL error at ${where}: ${first.message}${source}`, line, inUser ? first.linePos : 0);
+  }
   if (error !== null) {
     throw new KernelCompileError(id, `kernel '${id}' (${def.name}): the GPU refused its pipeline: ${error.message}`, 0, 0);
   }
