@@ -29,7 +29,8 @@ let adapter: AdapterReport | undefined;
 /** Names the adapter, and says plainly when it is software: then GPU figures measure a CPU emulation. */
 export function adapterLine(info: AdapterReport): string {
   const soft = info.isSoftware ? ' (SOFTWARE adapter: "GPU" figures measure a CPU emulation)' : '';
-  return `gpu: ${info.vendor} / ${info.architecture} / ${info.description}${soft}`;
+  const names = [info.vendor, info.architecture, info.description].filter((n) => n !== '');
+  return `gpu: ${names.join(' / ') || 'unnamed adapter'}${soft}`;
 }
 
 let devicePromise: Promise<{ device: GPUDevice; info: AdapterReport }> | undefined;

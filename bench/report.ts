@@ -13,6 +13,10 @@ export interface MachineInfo {
   date: string;
   /** 1-minute load average when the run started: other work on the machine skews every figure. */
   loadAverage: number;
+  /** The browser the GPU group ran in (`bench --browser`), e.g. 'HeadlessChrome/156.0.8078.73'. */
+  browser?: string;
+  /** The page's clock step in ns: timed calls shorter than it read as 0 in p50/p99. */
+  browserClockNs?: number;
 }
 
 export function machineInfo(): MachineInfo {
@@ -62,6 +66,10 @@ export function formatReport(report: Report): string {
   out.push(`ringkernel ${report.version} bench${report.config.quick ? ' --quick' : ''}`);
   out.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}`);
   out.push(`node ${m.node} (V8 ${m.v8}), ${m.date}, load average ${m.loadAverage} at start`);
+  if (m.browser) {
+    out.push(`browser: ${m.browser}, headless; the GPU group ran in the page, on the browser's WebGPU`);
+    out.push(`         the page's clock steps by ${fmtNs(m.browserClockNs ?? NaN)}: p50/p99 of calls shorter than that read as 0`);
+  }
   out.push(
     `method: ${report.config.rounds} interleaved rounds of ~${report.config.roundMs} ms per implementation ` +
       `(after ${report.config.warmupMs} ms warm-up);`,

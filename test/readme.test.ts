@@ -26,7 +26,7 @@ const usesGpu = (p: Program) => /GpuMessageQueue|runDeviceKernel|RingKernelRunti
 
 describe('README', () => {
   it('has a program in each section that shows code, and every console.log says what it prints', () => {
-    expect(new Set(programs.map((p) => p.section))).toEqual(new Set(['The queue', 'The queue on the GPU', 'Ring kernels']));
+    expect(new Set(programs.map((p) => p.section))).toEqual(new Set(['The queue', 'The queue on the GPU', 'Ring kernels', 'In the browser']));
     for (const p of programs) expect(expectedOutput(p.source).length).toBeGreaterThan(0);
   });
 

@@ -1,14 +1,10 @@
 /**
  * Device acquisition: the one place that finds a WebGPU implementation and an adapter.
- * Uses `navigator.gpu` when the runtime has it (browsers, Deno), else the `webgpu` npm
- * package (Dawn). Reports what the adapter is, including whether it is a software one.
+ * Uses `navigator.gpu` when the runtime has it (browsers, Deno), else, in Node, the `webgpu`
+ * npm package (Dawn): see src/platform/. Reports what the adapter is, including whether it is a software one.
  */
 import { GpuUnavailableError } from './errors.js';
-
-export const INSTALL_HINT =
-  'Install a Vulkan driver: a GPU vendor driver, or Mesa >= 24 lavapipe (software), e.g. on Debian 12: ' +
-  '`apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (Debian 12 needs bookworm-backports: ' +
-  'its own Mesa 22 lavapipe lacks features Dawn requires). Then make sure the `webgpu` npm package is installed.';
+import { INSTALL_HINT, loadWebGpu } from '../platform/index.js';
 
 export interface AdapterReport {
   vendor: string;
@@ -27,24 +23,8 @@ export interface AcquiredDevice {
 
 let gpuPromise: Promise<GPU> | undefined;
 
-async function loadGpu(): Promise<GPU> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
-  if (typeof process !== 'undefined' && process.env && !process.env.XDG_RUNTIME_DIR) {
-    process.env.XDG_RUNTIME_DIR = '/tmp'; // lavapipe prints an error line without it
-  }
-  let mod: { create: (flags: string[]) => GPU; globals: object };
-  try {
-    mod = (await import('webgpu')) as unknown as typeof mod;
-  } catch (error) {
-    throw new GpuUnavailableError(`no navigator.gpu and the 'webgpu' package failed to load (${String(error)}). ${INSTALL_HINT}`);
-  }
-  Object.assign(globalThis, mod.globals);
-  return mod.create([]);
-}
-
 export function gpuApi(): Promise<GPU> {
-  gpuPromise ??= loadGpu().catch((error: unknown) => {
+  gpuPromise ??= loadWebGpu().catch((error: unknown) => {
     gpuPromise = undefined;
     throw error;
   });

@@ -24,7 +24,7 @@
  */
 import { gpuErrorAsError } from './buffers.js';
 import { DeviceLostError, GpuOutOfMemoryError, GpuQueueError } from './errors.js';
-import { FAKE_IMMEDIATE_MESSAGE, immediateFaked, realSetImmediate } from './immediate.js';
+import { FAKE_TIMERS_MESSAGE, nextMacrotask, timersFaked } from '../platform/index.js';
 
 export interface Readback {
   /** The words read back, valid until `release()`. A step reads its ranges at the offsets `readback` gave it. */
@@ -115,17 +115,25 @@ class Encoding implements StepEncoder {
   }
 }
 
+/** How long a failed map waits for `device.lost` before it is taken for a failure of its own. */
+const LOSS_GRACE_MS = 25;
+
 /**
- * What a failed map means: DeviceLostError when the device is lost (`device.lost` resolves
- * within a few turns of the event loop), else GpuQueueError — a failed map alone says nothing
- * about the device.
+ * What a failed map means: DeviceLostError when the device is lost, else GpuQueueError — a
+ * failed map alone says nothing about the device. `device.lost` can follow the failed map by a
+ * few turns of the event loop (Dawn in Node) or by a message from the GPU process (a browser,
+ * milliseconds), so this waits at least 8 turns and LOSS_GRACE_MS; a failure is rare, the wait
+ * costs nothing otherwise. (Bounded in turns too, in case the clock is faked.)
  */
 async function mapFailure(device: GPUDevice, error: unknown): Promise<DeviceLostError | GpuQueueError> {
   let lost = false;
   void device.lost.then(() => {
     lost = true;
   });
-  for (let turn = 0; turn < 8 && !lost; turn++) await new Promise((resolve) => realSetImmediate(resolve));
+  const start = performance.now();
+  for (let turn = 0; !lost && turn < 100_000 && (turn < 8 || performance.now() - start < LOSS_GRACE_MS); turn++) {
+    await new Promise<void>((resolve) => nextMacrotask(resolve));
+  }
   const failure = lost
     ? new DeviceLostError(`the GPU device was lost while reading back a submission: ${String(error)}`)
     : new GpuQueueError(`ringkernel: reading back a submission failed: ${String(error)}`);
@@ -201,7 +209,7 @@ function sentinelOf(device: GPUDevice, scopes: Promise<GPUError | null>[]): Sent
  * submitted) when `build` throws or setImmediate is faked.
  */
 export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, options: SubmitOptions = {}): { value: T; done: Promise<Readback> } {
-  if (immediateFaked()) throw new Error(FAKE_IMMEDIATE_MESSAGE);
+  if (timersFaked()) throw new Error(FAKE_TIMERS_MESSAGE);
   const scoped = options.detect === 'scope';
   if (scoped) device.pushErrorScope('validation');
   let value: T;

@@ -17,7 +17,7 @@
  *     `device.lost` resolved), never because of an error's text; anything else is GpuQueueError.
  */
 import { DeviceLostError, GpuQueueError } from '../device/errors.js';
-import { FAKE_IMMEDIATE_MESSAGE, immediateFaked, realSetImmediate } from '../device/immediate.js';
+import { FAKE_TIMERS_MESSAGE, nextMacrotask, timersFaked } from '../platform/index.js';
 import { isDeviceLost } from '../device/lost.js';
 import { submit, type StepEncoder } from '../device/submission.js';
 import { checkResult, deliverResult, type Pending } from './apply.js';
@@ -73,7 +73,7 @@ export class DeviceLink<T extends object> {
   schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    realSetImmediate(() => {
+    nextMacrotask(() => {
       this.scheduled = false;
       this.submitNow();
     });
@@ -87,10 +87,10 @@ export class DeviceLink<T extends object> {
       return;
     }
     if (this.rec.log.isEmpty && !this.rec.fetchWanted) return;
-    if (immediateFaked()) {
+    if (timersFaked()) {
       // the readback would never resolve: reject the pops now; the log stays and goes to the
       // device with the first submission after the timers are real again, so device and host stay in step
-      const error = new Error(FAKE_IMMEDIATE_MESSAGE);
+      const error = new Error(FAKE_TIMERS_MESSAGE);
       for (const seg of this.rec.log.segments) this.undeliver(seg.pops, error);
       return;
     }

@@ -692,6 +692,15 @@ export class RingKernelRuntime {
 
 }
 
+// Where the platform has no Symbol.asyncDispose (browsers before it shipped) and no polyfill ran
+// before this module, the method above was keyed "undefined". Key it where `await using` lowered
+// by esbuild looks then: Symbol.for('Symbol.asyncDispose').
+if (typeof Symbol.asyncDispose !== 'symbol') {
+  const proto = RingKernelRuntime.prototype as unknown as Record<PropertyKey, unknown>;
+  Object.defineProperty(proto, Symbol.for('Symbol.asyncDispose'), { value: proto['undefined'], writable: true, configurable: true });
+  delete proto['undefined'];
+}
+
 /** The GPU backend, loaded on first use (the CPU backend never touches WebGPU). */
 async function loadGpuBackend(device: GPUDevice | undefined): Promise<Backend> {
   const { GpuBackend } = await import('./gpu/backend.js');

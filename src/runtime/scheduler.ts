@@ -5,7 +5,7 @@
  * while a tick runs makes the next one start as soon as this one is done. A tick that finds
  * nothing to do ends the loop, and nothing runs (no timer, no polling) until the next request.
  */
-import { realSetImmediate } from '../device/immediate.js';
+import { nextMacrotask } from '../platform/index.js';
 
 export class TickScheduler {
   private scheduled = false;
@@ -42,7 +42,7 @@ export class TickScheduler {
     }
     if (this.scheduled) return;
     this.scheduled = true;
-    realSetImmediate(() => void this.loop());
+    nextMacrotask(() => void this.loop());
   }
 
   private async loop(): Promise<void> {
