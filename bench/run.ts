@@ -90,14 +90,13 @@ export async function bench(opts: BenchOptions): Promise<void> {
   }
   progress.done();
 
-  const { matched: _matched, ...results } = session;
   const report: Report = {
     tool: 'ringkernel bench',
     version: packageVersion(),
     machine,
     config: { ...config, only: opts.only?.join(',') ?? null },
     latencyNote: LATENCY_NOTE,
-    ...results,
+    ...session,
     elapsedSeconds: (performance.now() - started) / 1000,
   };
   process.stdout.write(formatReport(report));

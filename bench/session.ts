@@ -35,8 +35,6 @@ export interface SessionResult {
   skippedGroups: Array<{ group: string; reason: string }>;
   /** Header lines the groups that ran added (the GPU adapter, ...). */
   groupHeaders: string[];
-  /** What `--only` matched, as a sentence ('' without `--only`). */
-  matched: string;
 }
 
 interface Planned {
@@ -139,6 +137,5 @@ export async function runSession(
     targets,
     skippedGroups,
     groupHeaders: ran.flatMap((g) => g.header?.() ?? []),
-    matched,
   };
 }
