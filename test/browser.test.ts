@@ -14,7 +14,7 @@
  * set: then they are skipped, loudly.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
@@ -80,6 +80,31 @@ describe('the browser bundle', () => {
     expect(imports).toEqual([]); // everything is inside the bundle: nothing left to resolve at run time
     const text = readFileSync(root('dist/browser.js'), 'utf8');
     expect(text).not.toMatch(/\bfrom\s*["'](node:|webgpu["'])|\brequire\(|import\(["']webgpu|\bprocess\.env\b/);
+  });
+
+  it('a Vite app build takes the browser build too, with nothing of Node in it', async () => {
+    const { build: viteBuild } = await import('vite');
+    const app = mkdtempSync(join(tmpdir(), 'ringkernel-vite-'));
+    try {
+      // an app that depends on ringkernel, as installed: node_modules/ringkernel is this package
+      mkdirSync(join(app, 'node_modules'));
+      symlinkSync(root(''), join(app, 'node_modules', 'ringkernel'), 'dir');
+      writeFileSync(join(app, 'index.html'), '<!doctype html><script type="module" src="./main.js"></script>');
+      writeFileSync(
+        join(app, 'main.js'),
+        `import { MessageQueue, RingKernelRuntime, GpuMessageQueue } from 'ringkernel';\n` +
+          `console.log(new MessageQueue().size, typeof RingKernelRuntime, typeof GpuMessageQueue);\n`,
+      );
+      const result = await viteBuild({ root: app, logLevel: 'silent', configFile: false, build: { write: false } });
+      const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => ('output' in r ? r.output : []));
+      const chunks = outputs.filter((o) => o.type === 'chunk');
+      const modules = chunks.flatMap((c) => c.moduleIds);
+      expect(modules.some((m) => m.endsWith('/dist/browser.js'))).toBe(true);
+      expect(modules.filter((m) => /\/dist\/index\.js$|node_modules\/webgpu|^node:|__vite-browser-external/.test(m))).toEqual([]);
+      for (const c of chunks) expect(c.imports.concat(c.dynamicImports)).toEqual([]);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 
   it('runs where only web globals exist: no process, setImmediate, Buffer or Symbol.asyncDispose (a bare JS context)', async () => {
