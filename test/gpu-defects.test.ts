@@ -86,6 +86,37 @@ describeGpu('GPU queue defects, each with the test that found it', () => {
     await q.close();
   });
 
+  it('a device kernel run that runs out of memory growing the queue buffers rejects with GpuOutOfMemoryError; the queue is unchanged and usable', async () => {
+    const { device: real } = await acquireDevice();
+    const probe = probeDevice(real);
+    const q = await GpuMessageQueue.create<Job>({ maxSize: 1 << 16, schema: Job, device: probe.device });
+    await q.putMany([{ id: 1, priority: 5 }, { id: 2, priority: 9 }, { id: 3, priority: 1 }]);
+    await q.flush();
+    const { pipeline, group0, out } = userKernel(q, '  var m: Job; var p: u32; if (i == 0u && rk_try_pop(&m, &p)) { outv[0] = m.id; }');
+    const popOne = (pass: GPUComputePassEncoder, group: GPUBindGroup): void => {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group0);
+      pass.setBindGroup(1, group);
+      pass.dispatchWorkgroups(1);
+    };
+    probe.failScope('out-of-memory', 'injected: no memory');
+    // an inbox of 64 Ki records grows the queue's input buffer: that allocation fails
+    const error = await q.runDeviceKernel(popOne, { inboxCapacity: 1 << 16 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GpuOutOfMemoryError);
+    expect((error as Error).message).toMatch(/injected: no memory/);
+    // unchanged and usable: nothing ran, and the queue still has its own buffers
+    expect(q.brokenBy).toBeNull();
+    expect(q.size).toBe(3);
+    await q.runDeviceKernel(popOne, { inboxCapacity: 1 << 16 });
+    expect(q.size).toBe(2);
+    expect((await q.getMany(2)).map((m) => m.id)).toEqual([1, 3]);
+    await q.flush();
+    expect(q.deviceCounters).toMatchObject({ count: 0, error: 0 });
+    out.destroy();
+    await q.close();
+    real.destroy();
+  });
+
   it('a closed queue is garbage: nothing of it stays reachable from the shared device', async () => {
     const { device } = await sharedDevice();
     let collected = 0;

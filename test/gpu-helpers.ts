@@ -28,7 +28,11 @@ export interface DeviceProbe {
   device: GPUDevice;
   created: GPUBuffer[];
   destroyed: Set<GPUBuffer>;
-  /** the next popErrorScope of this filter reports an error with this message (once) */
+  /**
+   * the next popErrorScope of this filter reports an error with this message (once); for
+   * 'out-of-memory', the buffers created inside that scope are also made unusable (destroyed
+   * behind the code's back, not counted in `destroyed`), as a failed allocation's would be
+   */
   failScope(filter: GPUErrorFilter, message: string): void;
   /** the next mapAsync of a MAP_READ buffer rejects (once) */
   failMap(): void;
@@ -39,7 +43,8 @@ export interface DeviceProbe {
 export function probeDevice(real: GPUDevice): DeviceProbe {
   const created: GPUBuffer[] = [];
   const destroyed = new Set<GPUBuffer>();
-  const scopes: GPUErrorFilter[] = [];
+  const scopes: { filter: GPUErrorFilter; createdAt: number }[] = [];
+  const realDestroy = new Map<GPUBuffer, () => void>();
   const failing = new Map<GPUErrorFilter, string>();
   let mapFails = false;
   let submissions = 0;
@@ -63,6 +68,7 @@ export function probeDevice(real: GPUDevice): DeviceProbe {
           const buffer = target.createBuffer(desc);
           created.push(buffer);
           const destroy = buffer.destroy.bind(buffer);
+          realDestroy.set(buffer, destroy);
           const mapAsync = buffer.mapAsync.bind(buffer);
           Object.defineProperty(buffer, 'destroy', { value: () => (destroyed.add(buffer), destroy()) });
           Object.defineProperty(buffer, 'mapAsync', {
@@ -79,20 +85,19 @@ export function probeDevice(real: GPUDevice): DeviceProbe {
       }
       if (key === 'pushErrorScope') {
         return (filter: GPUErrorFilter) => {
-          scopes.push(filter);
+          scopes.push({ filter, createdAt: created.length });
           target.pushErrorScope(filter);
         };
       }
       if (key === 'popErrorScope') {
-        return async () => {
-          const filter = scopes.pop()!;
-          const error = await target.popErrorScope();
+        return () => {
+          const { filter, createdAt } = scopes.pop()!;
+          const popped = target.popErrorScope();
           const injected = failing.get(filter);
-          if (injected !== undefined) {
-            failing.delete(filter);
-            return filter === 'out-of-memory' ? new GPUOutOfMemoryError(injected) : new GPUValidationError(injected);
-          }
-          return error;
+          if (injected === undefined) return popped;
+          failing.delete(filter);
+          if (filter === 'out-of-memory') for (const b of created.slice(createdAt)) realDestroy.get(b)!();
+          return popped.then(() => (filter === 'out-of-memory' ? new GPUOutOfMemoryError(injected) : new GPUValidationError(injected)));
         };
       }
       const value = Reflect.get(target, key, target);

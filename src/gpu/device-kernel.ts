@@ -12,7 +12,7 @@
  */
 import { DeviceLostError, GpuQueueError } from '../device/errors.js';
 import { submit } from '../device/submission.js';
-import { encodeRunCommit, encodeRunPrepare, inboxRecords, type RunReadback } from './device-run.js';
+import { encodeRunCommit, encodeRunPrepare, inboxRecords, runInputBytes, runOutputBytes, type RunReadback } from './device-run.js';
 import type { GpuMessageQueue } from './gpu-queue.js';
 import { G, GLOBAL_WORDS, RECORD_HEADER } from './layout.js';
 
@@ -61,11 +61,17 @@ export async function runDeviceKernel(
   for (const q of queues) q.setDeviceBusy(true);
   try {
     for (const q of queues) await q.flush();
+    const inboxes = queues.map((q) => inboxRecords(q.storage, requested ?? Math.min(q.maxSize, 65536)));
+    // buffers the run needs are allocated first, and awaited: out of memory leaves every queue as it was
+    for (const [i, q] of queues.entries()) {
+      if (q.closed || q.brokenBy) break;
+      await q.storage.reserve('inp', runInputBytes(q.storage, inboxes[i]));
+      await q.storage.reserve('outb', runOutputBytes(q.storage, q.runHeadCount));
+    }
     for (const q of queues) {
       if (q.closed) throw new Error('a queue was closed while its device kernel run waited');
       if (q.brokenBy) throw q.brokenBy;
     }
-    const inboxes = queues.map((q) => inboxRecords(q.storage, requested ?? Math.min(q.maxSize, 65536)));
     // (a validation scope: the user's encoding may be invalid, and its error is the run's cause)
     const built = submit(
       device,

@@ -22,10 +22,15 @@ export function inboxRecords(s: QueueStorage, requested: number): number {
   return Math.max(1, Math.min(requested, s.ingestCapacity, Math.floor(s.bufferLimit / 4 / (s.words + 1))));
 }
 
+/** Bytes of `inp` a run with an inbox of `inbox` records needs. */
+export const runInputBytes = (s: QueueStorage, inbox: number): number => inbox * (s.words + 1) * 4;
+/** Bytes of `outb` a run that fetches `headCount` head messages needs. */
+export const runOutputBytes = (s: QueueStorage, headCount: number): number => Math.max(headCount * (s.words + 2) * 4, 16);
+
 /** Encodes dev_prepare: the queue is snapshotted for the device-side API, with room for `inbox` pushes. */
 export function encodeRunPrepare(e: StepEncoder, s: QueueStorage, inbox: number, headCount: number): void {
-  s.ensure('inp', inbox * (s.words + 1) * 4, e);
-  s.ensure('outb', Math.max(headCount * (s.words + 2) * 4, 16), e);
+  s.ensure('inp', runInputBytes(s, inbox), e);
+  s.ensure('outb', runOutputBytes(s, headCount), e);
   const params = new Uint32Array((RUN_RECORDS * PARAM_STRIDE) / 4);
   const at = (r: number, field: number, v: number): void => {
     params[(r * PARAM_STRIDE) / 4 + field] = v;

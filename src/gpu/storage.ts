@@ -10,7 +10,7 @@
  * The upload (`inp`) and output (`outb`) buffers grow on demand up to `bufferLimit`; the op log
  * keeps every submission within `maxUploadWords` / `maxOutputWords`.
  */
-import { checkBufferLimits, createBuffers } from '../device/buffers.js';
+import { checkBufferLimits, createBuffers, type BufferSpec } from '../device/buffers.js';
 import type { StepEncoder } from '../device/submission.js';
 import { BUCKETS, CTL_WORDS, F, G, NONE, PARAM_STRIDE, PARAM_WORDS, bk } from './layout.js';
 import { queuePipelines, type QueuePipelines } from './pipelines.js';
@@ -190,23 +190,46 @@ export class QueueStorage {
 
   /** Grows `inp` or `outb` to hold `bytes` (bind groups over it are rebuilt on next use); `e` allocates it inside its submission's out-of-memory scope. */
   ensure(which: 'inp' | 'outb', bytes: number, e: StepEncoder): void {
-    const buf = this[which];
-    if (buf.size >= bytes) return;
+    if (this[which].size >= bytes) return;
+    const spec = this.growth(which, bytes);
+    checkBufferLimits(this.device, spec);
+    this.replace(which, e.createBuffer(spec));
+  }
+
+  /**
+   * Grows `inp` or `outb` ahead of a submission and waits for the allocation: out of memory
+   * rejects (GpuOutOfMemoryError) and leaves the queue with the buffers it had. A device kernel
+   * run reserves first, so its failure cannot leave the queue without a usable buffer.
+   */
+  async reserve(which: 'inp' | 'outb', bytes: number): Promise<void> {
+    if (this[which].size >= bytes) return;
+    const made = await createBuffers(this.device, { [which]: this.growth(which, bytes) });
+    if (this.destroyed) {
+      made[which].destroy(); // the queue was closed while the allocation was checked
+      return;
+    }
+    if (this[which].size >= bytes) made[which].destroy(); // grown meanwhile
+    else this.replace(which, made[which]);
+  }
+
+  private growth(which: 'inp' | 'outb', bytes: number): BufferSpec & { binding: 'storage' } {
     if (bytes > this.bufferLimit) {
       throw new RangeError(`ringkernel: a ${bytes}-byte ${which} buffer exceeds the ${this.bufferLimit}-byte binding limit (internal error)`);
     }
-    const spec = {
+    return {
       label: `rk-${which}`,
       size: Math.min(nextPow2(bytes), this.bufferLimit),
       usage:
         which === 'inp'
           ? GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.UNIFORM
           : GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
-      binding: 'storage' as const,
+      binding: 'storage',
     };
-    checkBufferLimits(this.device, spec);
-    buf.destroy();
-    this[which] = e.createBuffer(spec);
+  }
+
+  private replace(which: 'inp' | 'outb', buffer: GPUBuffer): void {
+    this[which].destroy();
+    this[which] = buffer;
     this.bindGroup = null;
     this.apiGroup = null;
     if (which === 'inp') this.inpParamGroups = [];
