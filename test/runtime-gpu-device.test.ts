@@ -16,6 +16,30 @@ import { randInt, rng } from './helpers.js';
 import { Num, addTen, double, fanOut } from './runtime-kernels.js';
 
 describeGpu('ring kernels on the GPU: scale, submissions, errors, loss', () => {
+  it('a faked setImmediate: the tick that needs the device fails the runtime closed with an error that says so (no hang)', async () => {
+    const rt = await RingKernelRuntime.create({ backend: 'gpu' });
+    await rt.launch('d', double);
+    await rt.activate('d');
+    const real = globalThis.setImmediate;
+    let outcome: unknown;
+    try {
+      globalThis.setImmediate = ((fn: () => void) => real(fn)) as typeof setImmediate; // what a fake timer library does
+      outcome = await Promise.race([
+        rt.sendAndReceive('d', { v: 1, id: 1 }).then(
+          () => 'resolved',
+          (e: Error) => e.message,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('hang'), 5000)),
+      ]);
+    } finally {
+      globalThis.setImmediate = real;
+    }
+    expect(outcome).toMatch(/setImmediate is faked; WebGPU's Node binding resolves mapAsync through it/);
+    expect(rt.kernelIds).toEqual([]);
+    await expect(rt.send('d', { v: 2, id: 2 })).rejects.toThrow();
+    await rt.shutdown();
+  });
+
   it('one tick of 6 000 messages over 256 priorities: outputs in priority-then-FIFO order of their inputs, each input\'s emits in order', async () => {
     const rt = await RingKernelRuntime.create({ backend: 'gpu' });
     try {

@@ -88,10 +88,11 @@ export class DeviceLink<T extends object> {
     }
     if (this.rec.log.isEmpty && !this.rec.fetchWanted) return;
     if (timersFaked()) {
-      // the readback would never resolve: reject the pops now; the log stays and goes to the
-      // device with the first submission after the timers are real again, so device and host stay in step
-      const error = new Error(FAKE_TIMERS_MESSAGE);
-      for (const seg of this.rec.log.segments) this.undeliver(seg.pops, error);
+      // The readback would never resolve. The host has already taken what was recorded (pops
+      // included) out of its view of the queue, so the operations cannot simply be rejected and
+      // replayed later: their messages would be popped on the device and reach nobody. The queue
+      // fails closed instead, before anything is sent, and says why.
+      this.host.breakWith(new GpuQueueError(`${FAKE_TIMERS_MESSAGE}. The queue is closed: nothing was sent to the device`));
       return;
     }
     let built: ReturnType<typeof submit<Pending<T> | null>>;
