@@ -19,7 +19,7 @@ import { GpuQueueError } from '../device/errors.js';
 import type { MessageSchema } from '../schema/define-message.js';
 import type { OpsReadback, OpsResult } from './encode-ops.js';
 import type { HeadCopy, HeadEntry } from './head-copy.js';
-import { G, RECORD_HEADER, describeErrorBits, recordPriority, recordSeq } from './layout.js';
+import { G, RECORD_HEADER, describeErrorBits, readU64, recordPriority, recordSeq } from './layout.js';
 import type { DropOp, PopOp } from './op-log.js';
 import { extractRecords, viewsOf, type PackedBatch, type Views } from './packed.js';
 import type { Plan } from './plan.js';
@@ -51,7 +51,7 @@ export interface ApplyTarget<T> {
   drainDropNotices(): void;
 }
 
-const globalSeq = (g: Uint32Array): number => g[G.NEXTSEQ] + g[G.NEXTSEQ + 1] * 4294967296;
+const globalSeq = (g: Uint32Array): number => readU64(g, G.NEXTSEQ);
 
 /** Step 1: throws GpuQueueError when the device's answer cannot be trusted. */
 export function checkResult<T>(q: ApplyTarget<T>, pending: Pending<T>, r: OpsResult): void {

@@ -22,7 +22,7 @@ import { isDeviceLost } from '../device/lost.js';
 import { submit, type StepEncoder } from '../device/submission.js';
 import { checkResult, deliverResult, type Pending } from './apply.js';
 import { OpsEncoder, opsResult } from './encode-ops.js';
-import { G, RECORD_HEADER } from './layout.js';
+import { G, RECORD_HEADER, readU64 } from './layout.js';
 import type { PopOp } from './op-log.js';
 import { planLog } from './plan.js';
 import type { Recorder } from './recorder.js';
@@ -239,7 +239,7 @@ export class DeviceLink<T extends object> {
   ranOnDevice(popped: number, pushed: number, globals: Uint32Array): void {
     this.lastGlobals = globals.slice();
     this.deviceSize += pushed - popped;
-    this.deviceSeq = globals[G.NEXTSEQ] + globals[G.NEXTSEQ + 1] * 4294967296;
+    this.deviceSeq = readU64(globals, G.NEXTSEQ);
     this.rec.nextSeq = this.deviceSeq;
   }
 }

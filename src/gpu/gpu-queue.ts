@@ -61,7 +61,7 @@ import type { Pending } from './apply.js';
 import { DeviceLink, type QueueOwner } from './device-link.js';
 import { runDeviceKernel, type DeviceKernelOptions, type DeviceKernelResult } from './device-kernel.js';
 import type { HeadEntry } from './head-copy.js';
-import { G, RECORD_HEADER, describeErrorBits, recordPriority, recordSeq } from './layout.js';
+import { G, RECORD_HEADER, describeErrorBits, recordPriority, readU64, recordSeq } from './layout.js';
 import { resolveGpuOptions, type GpuQueueOptions, type ResolvedGpuOptions } from './options.js';
 import { PackedSource, viewsOf, type PackedBatch } from './packed.js';
 import { Recorder, type Eviction } from './recorder.js';
@@ -186,7 +186,7 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
   } | null {
     const g = this.link.lastGlobals;
     if (!g) return null;
-    const w64 = (i: number): number => g[i] + g[i + 1] * 4294967296;
+    const w64 = (i: number): number => readU64(g, i);
     return {
       count: g[G.COUNT],
       enqueued: w64(G.ENQ),

@@ -152,6 +152,15 @@ export const RECORD_HEADER = 2;
 export const SEQ_HI_BITS = 24;
 export const MAX_SEQUENCE = 2 ** 53;
 
+/** A 64-bit value kept as a (lo, hi) pair of u32 words from `at`; exact up to 2^53 (no counter gets there). */
+export const readU64 = (words: ArrayLike<number>, at: number): number => words[at] + words[at + 1] * 2 ** 32;
+
+/** Writes `value` (an integer below 2^53) as a (lo, hi) pair of u32 words from `at`. */
+export function writeU64(words: { [index: number]: number }, at: number, value: number): void {
+  words[at] = value % 2 ** 32;
+  words[at + 1] = Math.floor(value / 2 ** 32);
+}
+
 /** Decodes the 53-bit sequence number of an output record at `o`. */
 export const recordSeq = (rec: Uint32Array, o: number): number => rec[o] + (rec[o + 1] & 0xffffff) * 4294967296;
 /** Decodes the priority of an output record at `o`. */

@@ -12,7 +12,7 @@
  */
 import { checkBufferLimits, createBuffers, type BufferSpec } from '../device/buffers.js';
 import type { StepEncoder } from '../device/submission.js';
-import { BUCKETS, CTL_WORDS, F, G, NONE, PARAM_STRIDE, PARAM_WORDS, bk } from './layout.js';
+import { BUCKETS, CTL_WORDS, F, G, NONE, PARAM_STRIDE, PARAM_WORDS, bk, writeU64 } from './layout.js';
 import { queuePipelines, type QueuePipelines } from './pipelines.js';
 
 /** Largest number of records one segment or one device-ordered push carries (keeps every dispatch within 65535 x 65535 workgroups, and scratch bounded). */
@@ -164,8 +164,7 @@ export class QueueStorage {
     const ctl = new Uint32Array(CTL_WORDS);
     const t0 = (options.initialTicket ?? 0) >>> 0;
     const seq = options.initialSeq ?? 0;
-    ctl[G.NEXTSEQ] = seq % 4294967296;
-    ctl[G.NEXTSEQ + 1] = Math.floor(seq / 4294967296);
+    writeU64(ctl, G.NEXTSEQ, seq);
     ctl[G.CAP] = options.maxSize;
     ctl[G.BSHIFT] = sz.shift;
     ctl[G.NB] = sz.nBlocks;

@@ -14,12 +14,11 @@ import { onDeviceLost } from '../../device/lost.js';
 import { DeviceLostError } from '../../device/errors.js';
 import { submit } from '../../device/submission.js';
 import type { GpuMessageQueue } from '../../gpu/gpu-queue.js';
-import { G, GLOBAL_WORDS } from '../../gpu/layout.js';
+import { G, GLOBAL_WORDS, readU64 } from '../../gpu/layout.js';
 import type { Backend, BackendHooks, BackendKernel, KernelConfig, KernelTickResult, TickPlan, TickResult } from '../backend.js';
 import type { RingKernelDefinition } from '../kernel.js';
 import { GpuKernel, type KernelReadback } from './kernel.js';
 
-const TWO32 = 4294967296;
 
 interface QueueMark {
   pops: number;
@@ -87,8 +86,8 @@ export class GpuBackend implements Backend {
       for (const [q, g] of globalsOf) {
         if (!plan.kernels.some(({ kernel }) => (kernel as GpuKernel).queues.includes(q))) continue;
         const mark = this.marks.get(q)!;
-        const pops = g[G.DEVPOPS] + g[G.DEVPOPS + 1] * TWO32;
-        const pushes = g[G.DEVPUSHES] + g[G.DEVPUSHES + 1] * TWO32;
+        const pops = readU64(g, G.DEVPOPS);
+        const pushes = readU64(g, G.DEVPUSHES);
         const dPops = pops - mark.pops;
         const dPushes = pushes - mark.pushes;
         mark.pops = pops;

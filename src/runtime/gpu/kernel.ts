@@ -16,7 +16,7 @@
 import { GpuMessageQueue } from '../../gpu/gpu-queue.js';
 import { createBuffers } from '../../device/buffers.js';
 import { submit, type StepEncoder } from '../../device/submission.js';
-import { FLAG, G, PARAM_STRIDE, PARAM_WORDS, PF, type ParamName } from '../../gpu/layout.js';
+import { FLAG, G, PARAM_STRIDE, PARAM_WORDS, PF, readU64, writeU64, type ParamName } from '../../gpu/layout.js';
 import { paramGroup } from '../../gpu/storage.js';
 import { viewsOf, type PackedBatch } from '../../gpu/packed.js';
 import type { WaitOptions } from '../../queue/contract.js';
@@ -29,7 +29,6 @@ import { HANDLER_WORKGROUP, K, KCTL_WORDS } from './kernel-layout.js';
 
 /** A tick never takes more than this many messages through the serial small ingest. */
 const SMALL_POSITIONS = 256;
-const TWO32 = 4294967296;
 
 type Envelope = Record<string, number | number[]> & { priority: number; rk_tag_lo: number; rk_tag_hi: number };
 
@@ -74,7 +73,7 @@ export class GpuKernel implements BackendKernel {
         backpressure: config.backpressure,
         prefetch: 0,
         onDrop: (m) => {
-          const tag = m.rk_tag_lo + m.rk_tag_hi * TWO32;
+          const tag = m.rk_tag_lo + m.rk_tag_hi * 2 ** 32; // the (lo, hi) pair, as readU64 reads it
           if (tag !== 0) hooks.droppedTagged(kernel, tag);
         },
       });
@@ -214,8 +213,7 @@ export class GpuKernel implements BackendKernel {
       priorities[j] = schema.check(messages[j]);
       schema.pack(messages[j], v.u, v.f, v.i, j * W);
       if (tag !== 0) {
-        words[j * W + t] = tag % TWO32;
-        words[j * W + t + 1] = Math.floor(tag / TWO32);
+        writeU64(words, j * W + t, tag);
       }
     }
     return { words, priorities };
@@ -354,7 +352,7 @@ export class GpuKernel implements BackendKernel {
   /** Reads this kernel's part of a tick's readback (`outGlobals`: its output queue's globals, for the replies' count). */
   readTick(words: Uint32Array, r: KernelReadback, outGlobals: Uint32Array | null): KernelTickResult {
     const k = words.subarray(r.kctlAt, r.kctlAt + KCTL_WORDS);
-    const w64 = (i: number) => k[i] + k[i + 1] * TWO32;
+    const w64 = (i: number) => readU64(k, i);
     this.cumulative = {
       processed: w64(K.PROCESSED),
       emitted: w64(K.EMITTED),
@@ -369,7 +367,7 @@ export class GpuKernel implements BackendKernel {
     if (k[K.EVENTS] > r.eventWords / 3) throw new Error(`ringkernel: kernel '${this.id}' met ${k[K.EVENTS]} tagged messages, more than the ${r.eventWords / 3} read back (internal error)`);
     for (let j = 0; j < nEvents; j++) {
       const o = r.eventsAt + 3 * j;
-      events.push({ tag: words[o] + words[o + 1] * TWO32, emits: words[o + 2] });
+      events.push({ tag: readU64(words, o), emits: words[o + 2] });
     }
     const replies: Reply[] = [];
     if (this.output !== null && outGlobals !== null) {
@@ -386,7 +384,7 @@ export class GpuKernel implements BackendKernel {
         const priority = words[o];
         const env = words.slice(o + 1, o + 1 + E);
         const v = viewsOf(env);
-        replies.push({ tag: env[t] + env[t + 1] * TWO32, message: schema.unpack(v.u, v.f, v.i, 0, priority), raw: { words: env, priority } });
+        replies.push({ tag: readU64(env, t), message: schema.unpack(v.u, v.f, v.i, 0, priority), raw: { words: env, priority } });
       }
     }
     return { consumed, replies, events };
