@@ -235,6 +235,19 @@ describeGpu('GPU queue defects, each with the test that found it', () => {
     await q.close();
   });
 
+  it('skips of sequence numbers made in one turn add up past 2^32 exactly (each segment skips at most a u32)', async () => {
+    const q = await GpuMessageQueue.create<Job>({ maxSize: 10, schema: Job, prefetch: 0, verify: true });
+    q.putNowait({ id: 1, priority: 1 });
+    q.advanceSequence(2 ** 32 - 1);
+    q.advanceSequence(2 ** 32 - 1);
+    q.advanceSequence(5);
+    q.putNowait({ id: 2, priority: 1 });
+    await q.flush();
+    expect(q.deviceCounters!.nextSeq).toBe(2 + 2 * (2 ** 32 - 1) + 5);
+    expect((await q.getMany(2)).map((m) => m.id)).toEqual([1, 2]);
+    await q.close();
+  });
+
   it('opaque messages are told apart by their 64-bit sequence number: none collide across 2^32 (no wrapping handles)', async () => {
     const q = await GpuMessageQueue.create<{ id: number; priority?: number }>({ maxSize: 100, initialSeq: 2 ** 32 - 3, verify: true });
     const sent = Array.from({ length: 6 }, (_, i) => ({ id: i, priority: 10 }));

@@ -150,11 +150,20 @@ export class OpLog<T> {
     this.position++;
   }
 
-  /** Records a skip of `count` sequence numbers before the next pushes. */
+  /**
+   * Records a skip of `count` sequence numbers before the next pushes. A segment's skip is a u32
+   * parameter that its immediate drops (at most `segCap`) add to, so skips that would add up
+   * past that go on in segments of their own.
+   */
   skip(count: number, segCap: number): void {
-    const seg = this.pushSegment(segCap);
-    if (seg.end > seg.start) this.open().skip = count;
-    else seg.skip += count;
+    const limit = 0xffffffff - segCap;
+    let seg = this.pushSegment(segCap);
+    for (let left = count; left > 0; ) {
+      if (seg.end > seg.start || seg.skip >= limit) seg = this.open();
+      const take = Math.min(left, limit - seg.skip);
+      seg.skip += take;
+      left -= take;
+    }
     this.position++;
   }
 
