@@ -236,7 +236,7 @@ describeGpu('GPU queue defects, each with the test that found it', () => {
   });
 
   it('skips of sequence numbers made in one turn add up past 2^32 exactly (each segment skips at most a u32)', async () => {
-    const q = await GpuMessageQueue.create<Job>({ maxSize: 10, schema: Job, prefetch: 0, verify: true });
+    const q = await GpuMessageQueue.create<Job>({ maxSize: 200, schema: Job, prefetch: 0, verify: true });
     q.putNowait({ id: 1, priority: 1 });
     q.advanceSequence(2 ** 32 - 1);
     q.advanceSequence(2 ** 32 - 1);
@@ -245,6 +245,21 @@ describeGpu('GPU queue defects, each with the test that found it', () => {
     await q.flush();
     expect(q.deviceCounters!.nextSeq).toBe(2 + 2 * (2 ** 32 - 1) + 5);
     expect((await q.getMany(2)).map((m) => m.id)).toEqual([1, 2]);
+    await q.close();
+  });
+
+  it('skips in one turn beyond what one submission has segments and parameter records for: what is recorded goes first', async () => {
+    // small bindings, nearly filled by one batch: the parameter records have a fixed budget beside it
+    const q = await GpuMessageQueue.create<Job>({ maxSize: 1 << 17, schema: Job, prefetch: 0, verify: true, maxBindingBytes: 1 << 20 });
+    const batch = Array.from({ length: 110_000 }, (_, id) => ({ id, priority: id % 7 }));
+    const put = q.putMany(batch);
+    for (let i = 0; i < 1000; i++) q.advanceSequence(2 ** 32 - 1); // each needs a segment of its own
+    q.putNowait({ id: 999_999, priority: 0 });
+    await put;
+    await q.flush();
+    expect(q.brokenBy).toBeNull();
+    expect(q.deviceCounters!.nextSeq).toBe(110_000 + 1000 * (2 ** 32 - 1) + 1);
+    expect(q.size).toBe(110_001);
     await q.close();
   });
 

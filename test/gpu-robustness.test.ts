@@ -206,6 +206,31 @@ describeGpu('GpuMessageQueue at its edges', () => {
     await q.close();
   });
 
+  it('default vi.useFakeTimers() with nothing waiting for the device: puts are kept for later and flush says why it cannot finish', async () => {
+    const q = await GpuMessageQueue.create<{ id: number; priority?: number }>({ maxSize: 200, prefetch: 0 });
+    q.putNowait({ id: 1, priority: 1 });
+    await q.flush();
+    vi.useFakeTimers();
+    let flushed: unknown;
+    try {
+      q.putNowait({ id: 2, priority: 9 });
+      await q.put({ id: 3, priority: 5 });
+      flushed = await q.flush().then(
+        () => 'resolved',
+        (e: Error) => e.message,
+      );
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(flushed).toMatch(/setImmediate is faked/);
+    expect(q.brokenBy).toBeNull(); // nothing was lost, so nothing was closed
+    expect(q.size).toBe(3);
+    expect((await q.getMany(3)).map((m) => m.id)).toEqual([2, 3, 1]);
+    await q.flush();
+    expect(q.deviceCounters).toMatchObject({ count: 0, error: 0 });
+    await q.close();
+  });
+
   it('onDrop order: a drop the host names waits behind an earlier one the device reports', async () => {
     const schema = defineMessage({ name: 'Job', fields: { value: 'u32' } });
     const drops: number[] = [];

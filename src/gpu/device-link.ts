@@ -88,11 +88,14 @@ export class DeviceLink<T extends object> {
     }
     if (this.rec.log.isEmpty && !this.rec.fetchWanted) return;
     if (timersFaked()) {
-      // The readback would never resolve. The host has already taken what was recorded (pops
-      // included) out of its view of the queue, so the operations cannot simply be rejected and
-      // replayed later: their messages would be popped on the device and reach nobody. The queue
-      // fails closed instead, before anything is sent, and says why.
-      this.host.breakWith(new GpuQueueError(`${FAKE_TIMERS_MESSAGE}. The queue is closed: nothing was sent to the device`));
+      // The readback would never resolve, so nothing is sent. What was recorded stays in the log
+      // and goes with the first submission once the timers are real again (flush says so
+      // meanwhile) — except pops waiting for the device: the host has already taken their
+      // messages out of its view, so rejecting them and replaying the log later would pop
+      // messages on the device for nobody. Then the queue fails closed instead, and says why.
+      if (this.rec.log.segments.some((seg) => seg.pops.some((op) => !op.done && !op.known && !op.clear))) {
+        this.host.breakWith(new GpuQueueError(`${FAKE_TIMERS_MESSAGE}. The queue is closed: nothing was sent to the device`));
+      }
       return;
     }
     let built: ReturnType<typeof submit<Pending<T> | null>>;

@@ -66,6 +66,7 @@ import { resolveGpuOptions, type GpuQueueOptions, type ResolvedGpuOptions } from
 import { PackedSource, viewsOf, type PackedBatch } from './packed.js';
 import { Recorder, type Eviction } from './recorder.js';
 import { QueueStorage } from './storage.js';
+import { FAKE_TIMERS_MESSAGE, timersFaked } from '../platform/index.js';
 
 export type { PackedBatch } from './packed.js';
 export type { GpuQueueOptions } from './options.js';
@@ -344,6 +345,9 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     if (this.isClosed) return this.link.chain;
     if (this.count > 0 && this.rec.head.length === 0) this.rec.fetchWanted = true;
     this.link.submitNow();
+    if (this.brokenError) throw this.brokenError;
+    // (with setImmediate faked nothing was sent: say so rather than resolve as if it had been)
+    if (timersFaked() && (!this.rec.log.isEmpty || this.rec.fetchWanted)) throw new Error(FAKE_TIMERS_MESSAGE);
     await this.link.chain;
     if (this.brokenError) throw this.brokenError;
     if (this.link.applyError !== undefined) {

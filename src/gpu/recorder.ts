@@ -25,7 +25,7 @@ import type { MessageSchema } from '../schema/define-message.js';
 import type { ApplyTarget, Pending } from './apply.js';
 import { HeadCopy, type HeadEntry } from './head-copy.js';
 import { BUCKETS, MAX_SEQUENCE, RECORD_HEADER } from './layout.js';
-import { OpLog, type DropNotice, type DropOp, type PopOp } from './op-log.js';
+import { MAX_SEGMENTS, OpLog, type DropNotice, type DropOp, type PopOp } from './op-log.js';
 import { PackedRef, PackedSource, viewsOf, type PackedBatch } from './packed.js';
 import { SEG_CAP, type QueueStorage } from './storage.js';
 
@@ -214,6 +214,11 @@ export class Recorder<T extends object> implements ApplyTarget<T> {
 
   /** Records the skip of `count` sequence numbers (a test hook for a queue's whole life). */
   skip(count: number): void {
+    // one skip opens at most two segments (op-log.ts): submit what is recorded first when they would not fit
+    const log = this.log;
+    if (!log.isEmpty && (log.segments.length + 2 > MAX_SEGMENTS || log.upWords + 2 * BUCKETS > this.storage.maxUploadWords)) {
+      this.host.submitNow();
+    }
     this.takeSeq(count);
     this.log.skip(count, SEG_CAP);
     this.host.schedule();
