@@ -60,18 +60,39 @@ if (SKIP_BROWSER) {
 }
 const describeBrowser = SKIP_BROWSER ? describe.skip : describe;
 
+/** Bundles `export * from 'ringkernel'` resolved as a bundler for `platform` resolves the package (its exports conditions). */
+function bundlePackage(platform: 'browser' | 'node') {
+  return build({
+    stdin: { contents: `export * from 'ringkernel';`, resolveDir: root(''), loader: 'ts' },
+    bundle: true,
+    platform,
+    format: 'esm',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    external: platform === 'node' ? ['webgpu'] : [],
+  });
+}
+
+/** Writes a page at `dir`: `source` (TypeScript, run from the repository root) bundled against the package's browser build. */
+async function writePage(dir: string, source: string): Promise<void> {
+  mkdirSync(dir);
+  await build({
+    stdin: { contents: source, resolveDir: root(''), loader: 'ts' },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    alias: { ringkernel: root('dist/browser.js') },
+    outfile: join(dir, 'page.js'),
+    logLevel: 'warning',
+  });
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>ringkernel test page</title><script type="module" src="./page.js"></script>');
+}
+
 describe('the browser bundle', () => {
   it('resolves to dist/browser.js for a browser bundler and contains no Node built-in and no Dawn', async () => {
     // bundle `import 'ringkernel'` as a web app would: esbuild, platform browser, the package's exports
-    const result = await build({
-      stdin: { contents: `export * from 'ringkernel';`, resolveDir: root(''), loader: 'ts' },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
+    const result = await bundlePackage('browser');
     const inputs = Object.keys(result.metafile.inputs);
     expect(inputs).toContain('dist/browser.js');
     const nodeBuiltins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
@@ -169,16 +190,7 @@ describe('the browser bundle', () => {
   });
 
   it('is what Node gets too: the node condition gives dist/index.js, which imports Dawn only when asked', async () => {
-    const result = await build({
-      stdin: { contents: `export * from 'ringkernel';`, resolveDir: root(''), loader: 'ts' },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-      external: ['webgpu'],
-    });
+    const result = await bundlePackage('node');
     expect(Object.keys(result.metafile.inputs)).toContain('dist/index.js');
     const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports);
     expect(imports.filter((i) => i.path === 'webgpu')).toEqual([{ path: 'webgpu', kind: 'dynamic-import', external: true }]);
@@ -219,39 +231,9 @@ describeBrowser('in headless Chromium, on the browser WebGPU', () => {
   beforeAll(async () => {
     // the suite's page: test/browser/cases.ts bundled against the package's browser build
     pageDir = mkdtempSync(join(tmpdir(), 'ringkernel-browser-'));
-    mkdirSync(join(pageDir, 'suite'));
-    await build({
-      stdin: {
-        contents: `import { cases } from './test/browser/cases.ts'; globalThis.rkCases = cases;`,
-        resolveDir: root(''),
-        loader: 'ts',
-      },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      alias: { ringkernel: root('dist/browser.js') },
-      outfile: join(pageDir, 'suite/suite.js'),
-      logLevel: 'warning',
-    });
-    writeFileSync(
-      join(pageDir, 'suite/index.html'),
-      '<!doctype html><meta charset="utf-8"><title>ringkernel browser suite</title><script type="module" src="./suite.js"></script>',
-    );
+    await writePage(join(pageDir, 'suite'), `import { cases } from './test/browser/cases.ts'; globalThis.rkCases = cases;`);
     // the README's browser program, as a page: console.log formatted as Node prints these values
-    mkdirSync(join(pageDir, 'readme'));
-    await build({
-      stdin: { contents: `${PAGE_CONSOLE}\n${browserProgram.source}\nglobalThis.rkReadmeDone = true;`, resolveDir: root(''), loader: 'ts' },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      alias: { ringkernel: root('dist/browser.js') },
-      outfile: join(pageDir, 'readme/program.js'),
-      logLevel: 'warning',
-    });
-    writeFileSync(
-      join(pageDir, 'readme/index.html'),
-      '<!doctype html><meta charset="utf-8"><title>README program</title><script type="module" src="./program.js"></script>',
-    );
+    await writePage(join(pageDir, 'readme'), `${PAGE_CONSOLE}\n${browserProgram.source}\nglobalThis.rkReadmeDone = true;`);
     server = await serveDemo({ root: pageDir });
     browser = await launchChromium();
     withGpu = await openSuitePage(false);
