@@ -1,4 +1,5 @@
 /** Small DOM and formatting helpers shared by the demo's panels. */
+import { fmtMs } from '../bench/harness.js';
 
 /** The element with this id; index.html and the code must agree, so a missing one is a bug. */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -33,13 +34,9 @@ export function si(v: number, digits = 3): string {
   return String(+v.toPrecision(digits));
 }
 
-/** A duration in ms with a sensible unit. */
+/** A duration in ms with a sensible unit: the bench's own formatter, so the page and the CLI agree. */
 export function duration(ms: number): string {
-  if (!Number.isFinite(ms)) return '–';
-  if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
-  if (ms < 100) return `${ms.toFixed(2)} ms`;
-  if (ms < 10_000) return `${ms.toFixed(0)} ms`;
-  return `${(ms / 1000).toFixed(1)} s`;
+  return Number.isFinite(ms) ? fmtMs(ms) : '–';
 }
 
 /** An error as one line: its name and message. */

@@ -74,7 +74,7 @@ function parseCli(argv: string[]): Command {
 
   if (command === 'serve') {
     const port = values.port === undefined ? 8080 : Number(values.port);
-    if (!/^\d+$/.test(values.port ?? '0') || !Number.isInteger(port) || port > 65535) {
+    if (!/^\d+$/.test(values.port ?? '0') || port > 65535) {
       throw new UsageError(`--port ${values.port}: expected a port number 0..65535`);
     }
     const host = values.host ?? '127.0.0.1';

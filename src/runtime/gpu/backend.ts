@@ -19,7 +19,6 @@ import type { Backend, BackendHooks, BackendKernel, KernelConfig, KernelTickResu
 import type { RingKernelDefinition } from '../kernel.js';
 import { GpuKernel, type KernelReadback } from './kernel.js';
 
-
 interface QueueMark {
   pops: number;
   pushes: number;
