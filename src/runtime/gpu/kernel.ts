@@ -20,6 +20,7 @@ import { FLAG, G, PARAM_STRIDE, PARAM_WORDS, PF, readU64, writeU64, type ParamNa
 import { paramGroup } from '../../gpu/storage.js';
 import { viewsOf, type PackedBatch } from '../../gpu/packed.js';
 import type { WaitOptions } from '../../queue/contract.js';
+import type { MessageSchema } from '../../schema/define-message.js';
 import type { BackendHooks, BackendKernel, KernelConfig, KernelCounters, KernelTickResult, Reply, TagEvent } from '../backend.js';
 import { tagWord, type RingKernelDefinition } from '../kernel.js';
 import { failureOfCode } from '../cpu/backend.js';
@@ -59,7 +60,9 @@ export class GpuKernel implements BackendKernel {
     settle: GPUBindGroup[];
     small: GPUBindGroup[];
   };
-  private readonly scratch: Uint32Array;
+  /** word offsets of the input and output schemas' fields (the rest is padding) */
+  private readonly inputFieldWords: readonly number[];
+  private readonly outputFieldWords: readonly number[];
   private cumulative: KernelCounters = { processed: 0, emitted: 0, dropped: 0, errors: 0, lastError: null };
 
   static async create(device: GPUDevice, id: string, def: RingKernelDefinition, config: KernelConfig, downstream: GpuKernel | null, hooks: BackendHooks): Promise<GpuKernel> {
@@ -121,7 +124,8 @@ export class GpuKernel implements BackendKernel {
     this.b = buffers;
     this.handler = handler;
     this.tp = tickPipelines(device);
-    this.scratch = new Uint32Array(def.inputEnvelope.words);
+    this.inputFieldWords = fieldWords(def.input);
+    this.outputFieldWords = def.output ? fieldWords(def.output) : [];
     this.writeParams();
     this.groups = this.makeGroups();
   }
@@ -232,7 +236,10 @@ export class GpuKernel implements BackendKernel {
     const E = this.def.inputEnvelope.words;
     const n = priorities.length;
     const env = new Uint32Array(n * E);
-    for (let j = 0, s = 0, d = 0; j < n; j++, s += W, d += E) for (let k = 0; k < W; k++) env[d + k] = words[s + k];
+    // only the fields' words: a padding word of the schema may be the envelope's tag word, and
+    // what the caller left in it must not make the message a request's
+    const used = this.inputFieldWords;
+    for (let j = 0, s = 0, d = 0; j < n; j++, s += W, d += E) for (let k = 0; k < used.length; k++) env[d + used[k]] = words[s + used[k]];
     return this.input.putManyPacked(env, priorities, wait);
   }
   receive(wait: WaitOptions | undefined): Promise<object> {
@@ -246,7 +253,9 @@ export class GpuKernel implements BackendKernel {
     const W = this.def.output!.words;
     const E = this.def.outputEnvelope!.words;
     const words = new Uint32Array(got.count * W);
-    for (let j = 0, s = 0, d = 0; j < got.count; j++, s += E, d += W) for (let k = 0; k < W; k++) words[d + k] = got.words[s + k];
+    // (the tag may sit in the schema's padding: padding stays zero, as the CPU backend packs it)
+    const used = this.outputFieldWords;
+    for (let j = 0, s = 0, d = 0; j < got.count; j++, s += E, d += W) for (let k = 0; k < used.length; k++) words[d + used[k]] = got.words[s + used[k]];
     return { count: got.count, words, priorities: got.priorities };
   }
   reinsert(replies: readonly Reply[]): void {
@@ -389,6 +398,13 @@ export class GpuKernel implements BackendKernel {
     }
     return { consumed, replies, events };
   }
+}
+
+/** The word offsets a schema's fields occupy, in order (its padding words are left out). */
+function fieldWords(schema: MessageSchema<any>): number[] {
+  const words: number[] = [];
+  for (const f of schema.fields) for (let w = f.offset / 4; w < (f.offset + f.size) / 4; w++) words.push(w);
+  return words;
 }
 
 function setGroups(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, groups: readonly GPUBindGroup[]): void {
