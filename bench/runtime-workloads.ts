@@ -111,8 +111,8 @@ function pipelineSpec(backend: Backend, batch: number, packed: boolean): CaseSpe
       const rt = await runtime(backend);
       if (typeof rt === 'string') return rt;
       const size = Math.max(64, 2 * batch);
-      const config = { inputQueueSize: size, outputQueueSize: size, maxMessagesPerTick: Math.max(batch, 1024) };
-      await rt.launch('c', times2, config);
+      const config = { inputQueueSize: size, maxMessagesPerTick: Math.max(batch, 1024) };
+      await rt.launch('c', times2, { ...config, outputQueueSize: size });
       await rt.launch('b', plusOne, { ...config, sendsTo: 'c' });
       await rt.launch('a', times2, { ...config, sendsTo: 'b' });
       for (const id of ['c', 'b', 'a']) await rt.activate(id);

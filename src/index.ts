@@ -30,7 +30,7 @@ export type { DeviceQueueBinding } from './gpu/device-api.js';
 export { RingKernelRuntime } from './runtime/runtime.js';
 export type { RuntimeOptions, LaunchConfig, Output, AnyFields } from './runtime/runtime.js';
 export { defineRingKernel } from './runtime/kernel.js';
-export type { RingKernelDefinition, RingKernelSpec, KernelContext, KernelStateSpec } from './runtime/kernel.js';
+export type { RingKernelDefinition, RingKernelSpec, KernelContext, KernelStateSpec, KernelStateLayout } from './runtime/kernel.js';
 export { KernelState } from './runtime/state.js';
 export { KernelStateError, KernelNotFoundError, KernelAlreadyExistsError, KernelCompileError, KernelRouteError, NoReplyError } from './runtime/errors.js';
 export type { KernelOperation } from './runtime/errors.js';

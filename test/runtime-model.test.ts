@@ -49,7 +49,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   backpressure: fc.constantFrom<Scenario['backpressure']>('block', 'reject', 'drop'),
-  sizes: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 2, max: 8 })),
+  sizes: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 3, max: 8 })), // (f: fanOut emits up to 3: a smaller output queue is refused at launch)
   ops: fc.array(opArb, { minLength: 1, maxLength: 25, size: 'max' }),
 });
 

@@ -71,6 +71,8 @@ export interface BackendKernel {
   readonly outputSize: number;
   /** room for outputs: in its own output queue, or in the downstream kernel's input */
   readonly outputRoom: number;
+  /** bytes of GPU memory the kernel holds: its queues and its own buffers (0 on the CPU backend) */
+  readonly gpuBytes: number;
   /** has host operations recorded that a tick must carry (GPU: the queues' op logs) */
   readonly hasHostWork: boolean;
 

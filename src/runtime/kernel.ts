@@ -11,7 +11,8 @@
  * handled to its outputs. The envelope has the schema's field offsets, so the schema's own
  * pack/unpack read and write its fields in an envelope record unchanged.
  */
-import { defineMessage, type FieldType, type MessageSchema } from '../schema/define-message.js';
+import { buildSchema, type FieldType, type MessageSchema } from '../schema/define-message.js';
+import { structDeclarations, typeLayout } from '../schema/wgsl-size.js';
 
 /** What a CPU handler gets besides the message. */
 export interface KernelContext<Out> {
@@ -24,10 +25,20 @@ export interface KernelContext<Out> {
 }
 
 export interface KernelStateSpec {
-  /** The WGSL type of `rk_state`, e.g. 'array<atomic<u32>, 4>'. */
+  /** The WGSL type of `rk_state`, e.g. 'array<atomic<u32>, 4>', or a struct declared in the kernel's `wgsl`. */
   type: string;
-  /** Its size in bytes (a positive multiple of 4). */
-  bytes: number;
+  /**
+   * Its size in bytes (a positive multiple of 4). May be left out where ringkernel can size the
+   * type (built-in types, fixed arrays of them, structs of them declared in `wgsl`); given, it
+   * must be that size (a runtime-sized array: a whole number of its elements).
+   */
+  bytes?: number;
+}
+
+/** A kernel's state as its definition holds it: the size is always known. */
+export interface KernelStateLayout {
+  readonly type: string;
+  readonly bytes: number;
 }
 
 export interface RingKernelSpec<In extends object, Out extends object> {
@@ -50,7 +61,7 @@ export interface RingKernelDefinition<In extends object = any, Out extends objec
   readonly input: MessageSchema<In>;
   readonly output: MessageSchema<Out> | undefined;
   readonly maxEmits: number;
-  readonly state: KernelStateSpec | undefined;
+  readonly state: KernelStateLayout | undefined;
   readonly wgsl: string;
   readonly cpu: RingKernelSpec<In, Out>['cpu'];
   /** the device layout of an input message: its fields, then the tag */
@@ -76,7 +87,7 @@ export function envelopeOf(schema: MessageSchema<any>): MessageSchema<any> {
     }
     fields[TAG_LO] = 'u32';
     fields[TAG_HI] = 'u32';
-    env = defineMessage({ name: `RkEnvelope_${schema.name}`, fields });
+    env = buildSchema(`RkEnvelope_${schema.name}`, fields);
     for (const f of schema.fields) {
       const e = env.fields.find((x) => x.name === f.name)!;
       if (e.offset !== f.offset) throw new Error(`internal: envelope of ${schema.name} moved field ${f.name}`);
@@ -107,28 +118,58 @@ export function defineRingKernel<In extends object, Out extends object = never>(
   if (output === undefined && maxEmits !== 0) throw new RangeError(`kernel '${name}': a sink (no output) emits nothing: maxEmits must be 0`);
   if (output !== undefined && maxEmits === 0) throw new RangeError(`kernel '${name}': maxEmits must be at least 1 for a kernel with an output`);
   if (maxEmits > 256) throw new RangeError(`kernel '${name}': maxEmits must be at most 256, got ${maxEmits}`);
-  if (state !== undefined) {
-    if (typeof state !== 'object' || state === null || typeof state.type !== 'string' || state.type.trim() === '') {
-      throw new TypeError(`kernel '${name}': state must be { type: '<WGSL type>', bytes: <size> }`);
-    }
-    if (!Number.isSafeInteger(state.bytes) || state.bytes <= 0 || state.bytes % 4 !== 0) {
-      throw new RangeError(`kernel '${name}': state.bytes must be a positive multiple of 4, got ${String(state.bytes)}`);
-    }
-  }
   if (typeof wgsl !== 'string') throw new TypeError(`kernel '${name}': wgsl must be a string defining fn handle(msg: ${input.name}, priority: u32)`);
+  for (const s of [input, output]) {
+    if (s?.name === 'handle') throw new TypeError(`kernel '${name}': a schema named 'handle' would clash with the kernel's fn handle; rename the schema`);
+  }
+  if (output !== undefined && output.name === input.name && !sameSchema(input, output)) {
+    throw new TypeError(
+      `kernel '${name}': input and output schemas are both named '${input.name}' but differ; on the device one struct name means one layout: give them different names (defineMessage({ name, fields }))`,
+    );
+  }
+  const stateBytes = state === undefined ? undefined : checkState(name, state, wgsl, [input, output]);
   if (cpu !== undefined && typeof cpu !== 'function') throw new TypeError(`kernel '${name}': cpu must be a function (msg, ctx) => void`);
   return Object.freeze({
     name,
     input,
     output,
     maxEmits,
-    state: state ? Object.freeze({ type: state.type, bytes: state.bytes }) : undefined,
+    state: state ? Object.freeze({ type: state.type, bytes: stateBytes! }) : undefined,
     wgsl,
     cpu,
     inputEnvelope: envelopeOf(input),
     outputEnvelope: output ? envelopeOf(output) : undefined,
   });
 }
+
+/** Checks a kernel's state spec against the size of its WGSL type (where it can be sized); returns its bytes. */
+function checkState(name: string, state: KernelStateSpec, wgsl: string, schemas: readonly (MessageSchema<any> | undefined)[]): number {
+  if (typeof state !== 'object' || state === null || typeof state.type !== 'string' || state.type.trim() === '') {
+    throw new TypeError(`kernel '${name}': state must be { type: '<WGSL type>', bytes?: <size> }`);
+  }
+  const { type, bytes } = state;
+  if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % 4 !== 0)) {
+    throw new RangeError(`kernel '${name}': state.bytes must be a positive multiple of 4, got ${String(bytes)}`);
+  }
+  const structs = structDeclarations([wgsl, ...schemas.map((s) => s?.wgsl ?? '')].join('\n'));
+  const layout = typeLayout(type, structs);
+  if (layout === undefined) {
+    if (bytes === undefined) throw new RangeError(`kernel '${name}': state.bytes is needed: ringkernel cannot size the WGSL type ${type} itself`);
+    return bytes;
+  }
+  if (!layout.runtimeSized) {
+    const size = roundUp4(layout.size);
+    if (bytes !== undefined && bytes !== size) throw new RangeError(`kernel '${name}': state type ${type} is ${size} bytes, but state.bytes is ${bytes}`);
+    return size;
+  }
+  if (bytes === undefined) throw new RangeError(`kernel '${name}': state type ${type} is runtime-sized: give state.bytes (${layout.size} + k * ${layout.stride})`);
+  if (bytes < layout.size || (bytes - layout.size) % layout.stride !== 0) {
+    throw new RangeError(`kernel '${name}': state type ${type} takes ${layout.size} + k * ${layout.stride} bytes, but state.bytes is ${bytes}`);
+  }
+  return bytes;
+}
+
+const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
 
 /** Two schemas carry the same messages: the same fields, types and layout. */
 export function sameSchema(a: MessageSchema<any>, b: MessageSchema<any>): boolean {

@@ -45,11 +45,11 @@ export type Output<T extends object = AnyFields> = T & { priority: number };
 export interface LaunchConfig {
   /** Capacity of the kernel's input queue. Default 4096. */
   inputQueueSize?: number;
-  /** Capacity of its output queue (when its outputs stay with it). Default 4096. */
+  /** Capacity of its output queue, at least maxEmits. Default 4096. Only for a kernel whose outputs stay with it: refused with sendsTo. */
   outputQueueSize?: number;
   /** What a send to a full input queue does: 'block' (default), 'reject', 'drop' (evict the oldest). */
   backpressure?: 'block' | 'reject' | 'drop';
-  /** Most messages one tick consumes. Default 65536. */
+  /** Most messages one tick consumes. Default 65536; a tick never takes more than the input queue holds, so min(this, inputQueueSize) sizes the kernel's GPU buffers. */
   maxMessagesPerTick?: number;
   /** Another kernel whose input queue is this kernel's output queue (a pipeline on the device). */
   sendsTo?: string;
@@ -89,6 +89,15 @@ interface DeferredSend {
   run: (wait: WaitOptions | undefined) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+}
+
+/** A kernel sending to `downstream` needs room there for one message's maxEmits outputs, or it could never run. */
+function checkRoom(id: string, def: RingKernelDefinition, downstream: KernelRecord): void {
+  if (downstream.config.inputQueueSize < def.maxEmits) {
+    throw new RangeError(
+      `launch('${id}'): maxEmits ${def.maxEmits} needs room for ${def.maxEmits} outputs per message, but '${downstream.id}''s inputQueueSize is ${downstream.config.inputQueueSize}: no message could ever be processed`,
+    );
+  }
 }
 
 function positiveInteger(value: unknown, what: string): number {
@@ -193,6 +202,7 @@ export class RingKernelRuntime {
       if (!sameSchema(def.output, downstream.def.input)) {
         throw new TypeError(`kernel '${id}' emits ${def.output.name} but '${cfg.sendsTo}' consumes ${downstream.def.input.name}: sendsTo needs the same schema`);
       }
+      checkRoom(id, def, downstream);
     }
     await this.start();
     // (the world may have changed while the backend started)
@@ -201,6 +211,7 @@ export class RingKernelRuntime {
     if (backend === null) throw new Error(`launch('${id}'): the runtime was shut down while it started`);
     if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
     const downstream = cfg.sendsTo !== undefined ? this.downstreamFor(id, cfg.sendsTo) : undefined;
+    if (downstream !== undefined) checkRoom(id, def, downstream);
     const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null };
     this.kernels.set(id, record);
     this.topologyCache = null;
@@ -249,12 +260,20 @@ export class RingKernelRuntime {
     positiveInteger(outputQueueSize, `launch('${id}'): outputQueueSize`);
     positiveInteger(maxMessagesPerTick, `launch('${id}'): maxMessagesPerTick`);
     if (!BACKPRESSURE.includes(backpressure)) throw new RangeError(`launch('${id}'): backpressure must be one of 'block', 'reject', 'drop', got ${String(backpressure)}`);
-    if (maxMessagesPerTick * Math.max(1, def.maxEmits) > MAX_TICK_OUTPUTS) {
-      throw new RangeError(`launch('${id}'): maxMessagesPerTick * maxEmits must be at most ${MAX_TICK_OUTPUTS}, got ${maxMessagesPerTick} * ${def.maxEmits}`);
+    // a tick takes at most what the input queue holds: that, not the option, sizes the kernel's buffers
+    const perTick = Math.min(maxMessagesPerTick, inputQueueSize);
+    if (perTick * Math.max(1, def.maxEmits) > MAX_TICK_OUTPUTS) {
+      throw new RangeError(`launch('${id}'): min(maxMessagesPerTick, inputQueueSize) * maxEmits must be at most ${MAX_TICK_OUTPUTS}, got ${perTick} * ${def.maxEmits}`);
     }
     if (sendsTo !== undefined && (typeof sendsTo !== 'string' || sendsTo === '')) throw new TypeError(`launch('${id}'): sendsTo must be a kernel id`);
     if (sendsTo === id) throw new RangeError(`launch('${id}'): a kernel cannot send to itself`);
-    return { inputQueueSize, outputQueueSize, backpressure, maxMessagesPerTick, sendsTo };
+    if (sendsTo !== undefined && config.outputQueueSize !== undefined) {
+      throw new TypeError(`launch('${id}'): outputQueueSize is for a kernel whose outputs stay with it; with sendsTo its outputs go into '${sendsTo}''s input queue (size that with its inputQueueSize)`);
+    }
+    if (sendsTo === undefined && def.output !== undefined && outputQueueSize < def.maxEmits) {
+      throw new RangeError(`launch('${id}'): maxEmits ${def.maxEmits} needs room for ${def.maxEmits} outputs per message, but outputQueueSize is ${outputQueueSize}: no message could ever be processed`);
+    }
+    return { inputQueueSize, outputQueueSize, backpressure, maxMessagesPerTick: perTick, sendsTo };
   }
 
   /** LAUNCHED -> ACTIVE. */
@@ -520,9 +539,9 @@ export class RingKernelRuntime {
 
   private snapshot(r: KernelRecord): KernelTelemetry {
     const k = r.kernel;
-    if (k === null) return r.clock.snapshot(r.id, r.state, { processed: 0, emitted: 0, dropped: 0, errors: 0, lastError: null }, 0, 0); // still launching
+    if (k === null) return r.clock.snapshot(r.id, r.state, { processed: 0, emitted: 0, dropped: 0, errors: 0, lastError: null }, 0, 0, 0); // still launching
     const outputDepth = k.downstream ? k.downstream.inputSize : k.outputSize;
-    return r.clock.snapshot(r.id, r.state, k.counters(), k.inputSize, outputDepth);
+    return r.clock.snapshot(r.id, r.state, k.counters(), k.inputSize, outputDepth, k.gpuBytes);
   }
 
   // ---------------------------------------------------------------- internals

@@ -24,6 +24,8 @@ export interface KernelTelemetry {
   lastError: string | null;
   inputDepth: number;
   outputDepth: number;
+  /** bytes of GPU memory the kernel holds: its queues and its own buffers (0 on the CPU backend) */
+  gpuBytes: number;
   /** ticks this kernel was dispatched in */
   ticks: number;
   uptimeMs: number;
@@ -68,7 +70,7 @@ export class KernelClock {
     }
   }
 
-  snapshot(kernelId: string, state: KernelStateValue, counters: KernelCounters, inputDepth: number, outputDepth: number): KernelTelemetry {
+  snapshot(kernelId: string, state: KernelStateValue, counters: KernelCounters, inputDepth: number, outputDepth: number, gpuBytes: number): KernelTelemetry {
     const now = performance.now();
     const activeMs = this.activeMs + (this.activeSince !== null ? now - this.activeSince : 0);
     const n = this.latencyCount;
@@ -82,6 +84,7 @@ export class KernelClock {
       lastError: counters.lastError,
       inputDepth,
       outputDepth,
+      gpuBytes,
       ticks: this.ticks,
       uptimeMs: now - this.launchedAt,
       tickLatency: {
@@ -103,6 +106,7 @@ const METRICS: [keyof KernelTelemetry | 'latency', string, 'counter' | 'gauge', 
   ['ticks', 'ringkernel_ticks_total', 'counter', 'Ticks the kernel was dispatched in.'],
   ['inputDepth', 'ringkernel_input_depth', 'gauge', 'Messages waiting in the kernel input queue.'],
   ['outputDepth', 'ringkernel_output_depth', 'gauge', 'Messages waiting in the kernel output queue.'],
+  ['gpuBytes', 'ringkernel_gpu_bytes', 'gauge', 'Bytes of GPU memory the kernel holds (its queues and buffers).'],
   ['throughput', 'ringkernel_throughput_messages_per_second', 'gauge', 'Messages processed per second while active.'],
   ['uptimeMs', 'ringkernel_uptime_milliseconds', 'gauge', 'Milliseconds since the kernel was launched.'],
 ];

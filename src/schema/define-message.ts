@@ -15,6 +15,7 @@
  */
 import { DEFAULT_PRIORITY } from '../queue/contract.js';
 import { checkPriority } from '../queue/message.js';
+import { checkStructName, checkWgslIdentifier } from './wgsl-names.js';
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
 export type FieldType =
@@ -75,33 +76,6 @@ export interface MessageSchema<T extends object = Record<string, unknown>> {
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED = new Set(['priority']);
-/** WGSL keywords and reserved words: not usable as a struct or member name. */
-const WGSL_RESERVED = new Set([
-  // keywords
-  'alias', 'break', 'case', 'const', 'const_assert', 'continue', 'continuing', 'default', 'diagnostic', 'discard',
-  'else', 'enable', 'false', 'fn', 'for', 'if', 'let', 'loop', 'override', 'requires', 'return', 'struct', 'switch',
-  'true', 'var', 'while',
-  // reserved words (a selection of the WGSL list)
-  'NULL', 'Self', 'abstract', 'active', 'alignas', 'alignof', 'as', 'asm', 'asm_fragment', 'async', 'attribute', 'auto',
-  'await', 'become', 'cast', 'catch', 'class', 'co_await', 'co_return', 'co_yield', 'coherent', 'column_major', 'common',
-  'compile', 'compile_fragment', 'concept', 'const_cast', 'consteval', 'constexpr', 'constinit', 'crate', 'debugger',
-  'decltype', 'delete', 'demote', 'demote_to_helper', 'do', 'dynamic_cast', 'enum', 'explicit', 'export', 'extends',
-  'extern', 'external', 'fallthrough', 'filter', 'final', 'finally', 'friend', 'from', 'fxgroup', 'get', 'goto', 'groupshared',
-  'highp', 'impl', 'implements', 'import', 'inline', 'instanceof', 'interface', 'layout', 'lowp', 'macro', 'macro_rules',
-  'match', 'mediump', 'meta', 'mod', 'module', 'move', 'mut', 'mutable', 'namespace', 'new', 'nil', 'noexcept', 'noinline',
-  'nointerpolation', 'non_coherent', 'noncoherent', 'noperspective', 'null', 'nullptr', 'of', 'operator', 'package',
-  'packoffset', 'partition', 'pass', 'patch', 'pixelfragment', 'precise', 'precision', 'premerge', 'priv', 'protected',
-  'pub', 'public', 'readonly', 'ref', 'regardless', 'register', 'reinterpret_cast', 'require', 'resource', 'restrict',
-  'self', 'set', 'shared', 'sizeof', 'smooth', 'snorm', 'static', 'static_assert', 'static_cast', 'std', 'subroutine',
-  'super', 'target', 'template', 'this', 'thread_local', 'throw', 'trait', 'try', 'type', 'typedef', 'typeid', 'typename',
-  'typeof', 'union', 'unless', 'unorm', 'unsafe', 'unsized', 'use', 'using', 'varying', 'virtual', 'volatile', 'wgsl',
-  'where', 'with', 'writeonly', 'yield',
-  'binding_array',
-]);
-function checkWgslName(what: string, name: string): void {
-  if (WGSL_RESERVED.has(name)) throw new TypeError(`${what} '${name}' is a WGSL keyword or reserved word; choose another name`);
-}
-
 function parseType(t: string): { scalar: ScalarType; components: number; array: boolean } | null {
   if (t === 'u32' || t === 'i32' || t === 'f32') return { scalar: t, components: 1, array: false };
   const m = /^vec([234])<(u32|i32|f32)>$/.exec(t);
@@ -119,16 +93,21 @@ export function defineMessage<const Fs extends Record<string, FieldType>>(spec: 
     throw new TypeError('defineMessage expects { fields: { name: type, ... } }');
   }
   const name = spec.name ?? 'Message';
-  if (!IDENT.test(name)) throw new TypeError(`schema name must be a WGSL identifier, got ${name}`);
-  checkWgslName('schema name', name);
-  const entries = Object.entries(spec.fields);
+  if (typeof name !== 'string' || !IDENT.test(name)) throw new TypeError(`schema name must be a WGSL identifier, got ${String(name)}`);
+  checkStructName(name);
+  return buildSchema(name, spec.fields);
+}
+
+/** @internal A schema of a name ringkernel chose itself (its envelopes: RkEnvelope_<name>); defineMessage checks the name first. */
+export function buildSchema<const Fs extends Record<string, FieldType>>(name: string, specFields: Fs): MessageSchema<MessageOf<Fs>> {
+  const entries = Object.entries(specFields);
   if (entries.length === 0) throw new TypeError('a message schema needs at least one field');
   const fields: FieldLayout[] = [];
   let offset = 0;
   let align = 4;
   for (const [fname, ftype] of entries) {
     if (!IDENT.test(fname) || fname.startsWith('__')) throw new TypeError(`field name ${fname} is not a WGSL identifier`);
-    checkWgslName('field name', fname);
+    checkWgslIdentifier('field name', fname);
     if (RESERVED.has(fname)) throw new TypeError(`'${fname}' is not a field: the priority is the message's bucket`);
     const parsed = parseType(ftype);
     if (!parsed) {

@@ -66,6 +66,9 @@ class CpuKernel implements BackendKernel {
   get hasHostWork(): boolean {
     return false;
   }
+  get gpuBytes(): number {
+    return 0;
+  }
 
   private stored(m: object, tag: number): Stored {
     const copy = this.def.input.copy(m) as Stored;

@@ -97,7 +97,14 @@ export class GpuKernel implements BackendKernel {
         params: { label: `rk-${id}-params`, size: 3 * PARAM_STRIDE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, binding: 'uniform' },
         dummy: { label: `rk-${id}-dummy`, size: 16, usage: S, binding: 'storage' },
       });
-      const kernel: GpuKernel = new GpuKernel(device, id, def, config, downstream, input, output, work, buffers, handler);
+      let kernel: GpuKernel;
+      try {
+        kernel = new GpuKernel(device, id, def, config, downstream, input, output, work, buffers, handler);
+        if (def.state) await kernel.checkStateBinding();
+      } catch (error) {
+        for (const b of Object.values(buffers)) b.destroy();
+        throw error;
+      }
       return kernel;
     } catch (error) {
       for (const q of made) await q.close();
@@ -128,6 +135,26 @@ export class GpuKernel implements BackendKernel {
     this.outputFieldWords = def.output ? fieldWords(def.output) : [];
     this.writeParams();
     this.groups = this.makeGroups();
+  }
+
+  /**
+   * Whether the compiled handler accepts the state buffer: the device checks a binding against
+   * the size of its WGSL type at each dispatch, so a dispatch encoded and never submitted asks it (for any type, a struct with layout attributes too) before a tick could fail on it.
+   */
+  private async checkStateBinding(): Promise<void> {
+    const d = this.device;
+    d.pushErrorScope('validation');
+    const encoder = d.createCommandEncoder({ label: `rk-${this.id}-state-check` });
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(this.handler.pipeline);
+    pass.setBindGroup(0, this.groups.handler);
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    encoder.finish(); // (dropped: only the validation is wanted)
+    const error = await d.popErrorScope();
+    if (error !== null) {
+      throw new RangeError(`launch('${this.id}'): state.bytes ${this.def.state!.bytes} does not hold the state type ${this.def.state!.type}: ${error.message}`);
+    }
   }
 
   /** The queue this kernel's outputs go into: its own, or its downstream kernel's input. */
@@ -194,6 +221,11 @@ export class GpuKernel implements BackendKernel {
   get outputRoom(): number {
     const q = this.outQueue;
     return q === null ? 0 : q.maxSize - q.size;
+  }
+  get gpuBytes(): number {
+    let bytes = this.input.gpuBytes + (this.output?.gpuBytes ?? 0);
+    for (const b of Object.values(this.b)) bytes += b.size;
+    return bytes;
   }
   get hasHostWork(): boolean {
     return this.input.hasWork || (this.output?.hasWork ?? false);
