@@ -10,10 +10,29 @@ import { GpuUnavailableError } from '../device/errors.js';
 
 export const PLATFORM = 'node';
 
+/**
+ * For an adapter-less WebGPU: the `webgpu` package loaded, so what is missing is a Vulkan driver
+ * (dawn.node opens libvulkan only when it looks for adapters).
+ */
 export const INSTALL_HINT =
   'Install a Vulkan driver: a GPU vendor driver, or Mesa >= 24 lavapipe (software), e.g. on Debian 12: ' +
   '`apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (Debian 12 needs bookworm-backports: ' +
-  'its own Mesa 22 lavapipe lacks features Dawn requires). Then make sure the `webgpu` npm package is installed.';
+  'its own Mesa 22 lavapipe lacks features Dawn requires).';
+
+const PACKAGE = "WebGPU is unavailable: the optional 'webgpu' package (Dawn's Node binding)";
+
+/**
+ * Says why `import('webgpu')` failed. Only a missing package warrants "install it"; anything
+ * else (no prebuilt binary for this platform, a native part that does not load) is a broken
+ * install, and the load error says which.
+ */
+function packageFailure(error: unknown): GpuUnavailableError {
+  const missing = (error as { code?: unknown })?.code === 'ERR_MODULE_NOT_FOUND' && /package 'webgpu'/.test(String(error));
+  const cause = missing
+    ? `${PACKAGE} is not installed (npm install webgpu), or use the CPU backend`
+    : `${PACKAGE} failed to load on ${process.platform}-${process.arch}; reinstall it (npm install webgpu), or use the CPU backend`;
+  return new GpuUnavailableError(`${cause}. Load error: ${String(error)}`, { cause: error });
+}
 
 /** `navigator.gpu` where the runtime has one (Deno, Node with a WebGPU global), else Dawn's binding. */
 export async function loadWebGpu(): Promise<GPU> {
@@ -24,7 +43,7 @@ export async function loadWebGpu(): Promise<GPU> {
   try {
     mod = (await import('webgpu')) as unknown as typeof mod;
   } catch (error) {
-    throw new GpuUnavailableError(`no navigator.gpu and the 'webgpu' package failed to load (${String(error)}). ${INSTALL_HINT}`);
+    throw packageFailure(error);
   }
   Object.assign(globalThis, mod.globals);
   return mod.create([]);
