@@ -12,7 +12,8 @@
 //   3 rk_k        the kernel's control block (RK_K_*): n, failures, events, counters
 //   4 rk_work     the kernel's work buffer: emit records [priority, envelope words] at positions
 //                 j * RK_MAX_EMITS + e (RK_S_OUT words each), then per-input failure codes at
-//                 RK_FAIL_OFF, then events (tag lo, tag hi, emits) at RK_EVENT_OFF
+//                 RK_FAIL_OFF, then events (tag lo, tag hi, emits | RK_EVENT_FAILED, failure
+//                 code) at RK_EVENT_OFF, RK_EVENT_WORDS each
 //   5 rk_state    the kernel's state, when it has one
 // INVOCATION j < n handles the j-th most urgent message taken by rk_take. It writes only its
 //   own emit slots, its own failure code and (atomically) its event and the shared counters:
@@ -79,9 +80,11 @@ fn rk_main(@builtin(global_invocation_id) rk_gid: vec3<u32>) {
   if (rk_tag.x != 0u || rk_tag.y != 0u) {
     let rk_ev = atomicAdd(&rk_k[RK_K_EVENTS], 1u);
     if (rk_ev < RK_EVENT_CAP) {
-      rk_work[RK_EVENT_OFF + 3u * rk_ev] = rk_tag.x;
-      rk_work[RK_EVENT_OFF + 3u * rk_ev + 1u] = rk_tag.y;
-      rk_work[RK_EVENT_OFF + 3u * rk_ev + 2u] = rk_emits;
+      let rk_at_ev = RK_EVENT_OFF + RK_EVENT_WORDS * rk_ev;
+      rk_work[rk_at_ev] = rk_tag.x;
+      rk_work[rk_at_ev + 1u] = rk_tag.y;
+      rk_work[rk_at_ev + 2u] = rk_emits | select(0u, RK_EVENT_FAILED, rk_failed);
+      rk_work[rk_at_ev + 3u] = rk_fail_code;
     }
   }
 }

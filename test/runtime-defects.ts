@@ -4,7 +4,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  DeviceLostError,
   KernelStateError,
+  acquireDevice,
   NoReplyError,
   QueueFullError,
   QueueTimeoutError,
@@ -204,6 +206,163 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
       expect(out.xs.slice(0, N - 1)).toEqual(xs.slice(0, N - 1));
       expect(out.xs[N - 1]).toBe(1);
     });
+
+    describe('lifecycle and requests', () => {
+      it('terminating the head of a chain rejects only the requests whose messages it still held; those already downstream are answered, once', async () => {
+        const rt = await runtime();
+        await rt.launch('b', addTen);
+        await rt.launch('a', double, { sendsTo: 'b' });
+        await rt.activate('a'); // b stays LAUNCHED: what a processed waits in b's input queue
+        const passed = [1, 2, 3].map((i) => rt.sendAndReceive('a', num(i, i)));
+        await rt.idle();
+        await rt.deactivate('a');
+        const held = [4, 5].map((i) => rt.sendAndReceive('a', num(i, i)));
+        await rt.idle();
+        expect(rt.trackedRequests).toBe(5);
+        await rt.terminate('a');
+        for (const r of await Promise.allSettled(held)) {
+          expect(r.status).toBe('rejected');
+          expect((r as PromiseRejectedResult).reason).toBeInstanceOf(KernelStateError);
+        }
+        expect(rt.trackedRequests).toBe(3); // no request of a message that is gone stays tracked
+        await rt.activate('b');
+        expect(await Promise.all(passed)).toEqual([1, 2, 3].map((i) => ({ v: 2 * i + 10, id: i, priority: 128 })));
+        await rt.idle();
+        await expect(rt.receive('b', { timeout: 0 })).rejects.toBeInstanceOf(QueueTimeoutError); // answered, not also delivered
+        expect(rt.trackedRequests).toBe(0);
+      });
+
+      it('terminate rejects each waiting operation: the blocked sender (send) and every waiting receiver (receive)', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double, { inputQueueSize: 1 });
+        await rt.activate('k');
+        await rt.deactivate('k');
+        await rt.send('k', num(1, 1)); // fills the queue; not processed while deactivated
+        const blockedSend = rt.send('k', num(2, 2));
+        const receives = [rt.receive('k'), rt.receiveMany('k', 4)];
+        await rt.idle();
+        await rt.terminate('k');
+        const [s, ...r] = await Promise.allSettled([blockedSend, ...receives]);
+        expect(s.status).toBe('rejected');
+        expect((s as PromiseRejectedResult).reason).toMatchObject({ name: 'KernelStateError', operation: 'send', state: 'terminated' });
+        for (const x of r) {
+          expect(x.status).toBe('rejected');
+          expect((x as PromiseRejectedResult).reason).toMatchObject({ name: 'KernelStateError', operation: 'receive', state: 'terminated' });
+        }
+      });
+
+      it('an output priority above 255 counts as 255 on both backends (no error, nothing lost)', async () => {
+        const rt = await runtime();
+        const up = defineRingKernel({
+          name: 'up',
+          input: Num,
+          output: Num,
+          wgsl: 'fn handle(msg: Num, priority: u32) { rk_emit(msg, priority + 10u); }',
+          cpu: (m, ctx) => void ctx.emit({ v: m.v, id: m.id, priority: m.priority + 10 }),
+        });
+        await rt.launch('u', up);
+        await rt.activate('u');
+        await rt.sendMany('u', [num(1, 1, 250), num(2, 2, 100)]);
+        await rt.idle();
+        expect(await rt.receiveMany('u', 10)).toEqual([num(1, 1, 255), num(2, 2, 110)]);
+        expect(rt.telemetry('u')).toMatchObject({ messagesProcessed: 2, messagesEmitted: 2, errors: 0, lastError: null });
+      });
+
+      it('shutdown called twice concurrently: both resolve after every kernel is terminated and the backend released', async () => {
+        const rt = await runtime();
+        await rt.launch('c', addTen);
+        await rt.launch('b', double, { sendsTo: 'c' });
+        await rt.launch('a', double, { sendsTo: 'b' });
+        const first = rt.shutdown();
+        const second = rt.shutdown();
+        await second;
+        expect(rt.kernelIds).toEqual([]);
+        expect(rt.isActive).toBe(false);
+        await first;
+        await rt.start(); // and it starts again
+        await rt.launch('x', double);
+        await rt.activate('x');
+        expect(await rt.sendAndReceive('x', num(2, 1))).toEqual(num(4, 1, 128));
+      });
+
+      it('a request pending at shutdown rejects saying the runtime shut down', async () => {
+        const rt = await runtime();
+        await rt.launch('g', double);
+        const pending = rt.sendAndReceive('g', num(1, 1)); // never activated
+        await rt.idle();
+        await rt.shutdown();
+        const e = await pending.catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(KernelStateError);
+        expect((e as Error).message).toMatch(/the runtime was shut down/);
+      });
+
+      it('a single send refused under REJECT says so in one message on both backends, naming the kernel', async () => {
+        const rt = await runtime();
+        await rt.launch('r', double, { inputQueueSize: 1, backpressure: 'reject' });
+        await rt.send('r', num(1, 1));
+        const e = await rt.send('r', num(2, 2)).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(QueueFullError);
+        expect((e as Error).message).toBe("send('r'): kernel 'r''s input queue is full (inputQueueSize 1, backpressure 'reject')");
+      });
+
+      it('NoReplyError names the stage that produced nothing and its failure', async () => {
+        const rt = await runtime();
+        await rt.launch('p', picky);
+        await rt.launch('d', double, { sendsTo: 'p' });
+        await rt.activate('p');
+        await rt.activate('d');
+        const e = (await rt.sendAndReceive('d', num(-4, 1)).catch((x: unknown) => x)) as NoReplyError;
+        expect(e).toBeInstanceOf(NoReplyError);
+        expect([e.kernelId, e.stage, e.failure]).toEqual(['d', 'p', 'failed with code 8']);
+        expect(e.message).toMatch(/'p'.*failed with code 8/);
+      });
+    });
+
+    if (backend === 'gpu') {
+      it('restarting on a lost device of the caller\'s rejects with DeviceLostError instead of looking alive', async () => {
+        const { device } = await acquireDevice();
+        const rt = await RingKernelRuntime.create({ backend: 'gpu', device });
+        open.push(rt);
+        await rt.launch('k', double);
+        device.destroy();
+        await rt.shutdown();
+        await expect(rt.start()).rejects.toBeInstanceOf(DeviceLostError);
+        expect(rt.isActive).toBe(false);
+        await expect(rt.launch('k2', double)).rejects.toBeInstanceOf(DeviceLostError);
+      });
+
+      it('a send waiting for another kernel\'s long tick honours its timeout and its abort signal on time, and is then not sent', async () => {
+        const rt = await runtime();
+        // a tick that keeps the device busy for a while: each message spins `id` rounds
+        const slow = defineRingKernel({
+          name: 'slow',
+          input: Num,
+          output: Num,
+          wgsl: 'fn handle(msg: Num, priority: u32) { var x = u32(msg.v); for (var i = 0u; i < msg.id; i++) { x = x * 1664525u + 1013904223u; } rk_emit(Num(i32(x & 1u), msg.id), priority); }',
+          cpu: (m, ctx) => void ctx.emit(m),
+        });
+        await rt.launch('slow', slow);
+        await rt.launch('idle', double, { inputQueueSize: 4 }); // never activated
+        await rt.activate('slow');
+        const order: string[] = [];
+        const ticked = rt.sendAndReceive('slow', num(0, 100_000_000)).then(() => order.push('tick landed'));
+        await new Promise((r) => setTimeout(r, 5)); // the tick is in flight now
+        const timedOut = rt.send('idle', num(1, 1), { timeout: 30 }).then(
+          () => order.push('timeout: sent'),
+          (e: unknown) => order.push(`timeout: ${(e as Error).name}`),
+        );
+        const controller = new AbortController();
+        const aborted = rt.send('idle', num(2, 2), { signal: controller.signal }).then(
+          () => order.push('abort: sent'),
+          (e: unknown) => order.push(`abort: ${(e as Error).name}`),
+        );
+        setTimeout(() => controller.abort(), 10);
+        await Promise.all([ticked, timedOut, aborted]);
+        expect(order).toEqual(['abort: AbortError', 'timeout: QueueFullError', 'tick landed']);
+        await rt.idle();
+        expect(rt.telemetry('idle')!.inputDepth).toBe(0);
+      });
+    }
 
     describe('packed messages: padding never reaches a correlation tag', () => {
       for (const schema of [Vec3, PosId, Vec4U]) {

@@ -215,12 +215,12 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
         expect(rt.telemetry('a')!.messagesProcessed).toBe(3);
         expect(rt.trackedRequests).toBe(3);
         await rt.terminate('a');
+        expect(rt.trackedRequests).toBe(3); // their messages still wait in b: b would answer them
+        await rt.terminate('b');
         for (const r of await Promise.allSettled(requests)) {
           expect(r.status).toBe('rejected');
           expect((r as PromiseRejectedResult).reason).toBeInstanceOf(KernelStateError);
         }
-        expect(rt.trackedRequests).toBe(3); // their messages still wait in b
-        await rt.terminate('b');
         expect(rt.trackedRequests).toBe(0);
       });
 

@@ -41,6 +41,8 @@ export interface Reply {
 export interface TagEvent {
   tag: number;
   emits: number;
+  /** the handler's failure for this message ('failed with code 7', 'threw …'), or null */
+  failure: string | null;
 }
 
 export interface KernelTickResult {

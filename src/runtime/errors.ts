@@ -57,10 +57,17 @@ export class KernelCompileError extends Error {
 /** A request whose message was processed (or dropped) and can produce no reply. Not a timeout. */
 export class NoReplyError extends Error {
   override name = 'NoReplyError';
+  /** the kernel the request was sent to */
   readonly kernelId: string;
-  constructor(kernelId: string, reason: string) {
+  /** the kernel of its chain that consumed (or dropped, or held) its last message */
+  readonly stage: string;
+  /** that kernel's failure for the message ('failed with code 7', 'threw …'), or null when its handler emitted nothing without failing */
+  readonly failure: string | null;
+  constructor(kernelId: string, reason: string, stage: string = kernelId, failure: string | null = null) {
     super(`sendAndReceive('${kernelId}'): ${reason}`);
     this.kernelId = kernelId;
+    this.stage = stage;
+    this.failure = failure;
   }
 }
 

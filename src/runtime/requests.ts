@@ -6,10 +6,12 @@
  * replies nobody waits for any more (the caller timed out or aborted), go to `receive`.
  *
  * To reject a request as soon as it can have no reply (not after a timeout), each request
- * counts its *live* messages: 1 when sent; a non-terminal kernel consuming one with k emits adds
- * k - 1; a terminal kernel consuming one (its outputs become replies) or DROP_OLDEST evicting
- * one subtracts 1. A request whose live count reaches 0 without a reply rejects with
- * NoReplyError. A request stays tracked after its caller gave up, until its live count is 0, so
+ * counts its *live* messages per kernel, i.e. where they wait: 1 in the first kernel's input
+ * when sent; a non-terminal kernel consuming one with k emits moves it on as k messages in the
+ * next kernel's input; a terminal kernel consuming one (its outputs become replies), DROP_OLDEST
+ * evicting one, or the kernel holding it being terminated takes it away. A request whose live
+ * count reaches 0 without a reply rejects (NoReplyError; KernelStateError when its kernel was
+ * terminated). A request stays tracked after its caller gave up, until its live count is 0, so
  * the number of tagged messages in flight stays exact (the GPU backend sizes readbacks by it).
  */
 import { QueueTimeoutError } from '../queue/errors.js';
@@ -22,6 +24,8 @@ interface PendingRequest {
   /** the last kernel of its sendsTo chain, where its replies come from */
   chainEnd: string;
   live: number;
+  /** live messages by the kernel whose input queue holds them */
+  liveAt: Map<string, number>;
   /** the caller still waits */
   waiting: boolean;
   resolve: (message: object) => void;
@@ -30,6 +34,9 @@ interface PendingRequest {
   signal?: AbortSignal;
   onAbort?: () => void;
 }
+
+/** Why a request's last live message is gone: the error its caller gets. */
+type Gone = (e: PendingRequest) => Error;
 
 export class Requests {
   private next = 1;
@@ -42,7 +49,7 @@ export class Requests {
     const tag = this.next++;
     let entry!: PendingRequest;
     const reply = new Promise<object>((resolve, reject) => {
-      entry = { kernelId, chainEnd, live: 1, waiting: true, resolve, reject };
+      entry = { kernelId, chainEnd, live: 1, liveAt: new Map([[kernelId, 1]]), waiting: true, resolve, reject };
     });
     this.pending.set(tag, entry);
     this.live++;
@@ -86,16 +93,15 @@ export class Requests {
   }
 
   /**
-   * One kernel's tick: its tagged consumptions, then (a terminal kernel) its replies. Returns
-   * the replies that go to `receive` instead.
+   * Kernel `kernelId`'s tick: its tagged consumptions (their outputs went into `next`'s input,
+   * or, `next` null, became replies), then its replies. Returns the replies that go to `receive`.
    */
-  onTick(terminal: boolean, events: readonly TagEvent[], replies: readonly Reply[]): Reply[] {
+  onTick(kernelId: string, next: string | null, events: readonly TagEvent[], replies: readonly Reply[]): Reply[] {
     for (const ev of events) {
       const e = this.pending.get(ev.tag);
       if (e === undefined) continue;
-      const delta = terminal ? -1 : ev.emits - 1;
-      e.live += delta;
-      this.live += delta;
+      this.move(e, kernelId, -1);
+      if (next !== null) this.move(e, next, ev.emits);
     }
     const toReceive: Reply[] = [];
     for (const r of replies) {
@@ -108,21 +114,46 @@ export class Requests {
         toReceive.push(r);
       }
     }
-    for (const ev of events) this.retire(ev.tag, 'its message was processed and produced no output');
+    for (const ev of events) {
+      const reason = `its message was processed by '${kernelId}' and produced no output${ev.failure !== null ? ` (it ${ev.failure})` : ''}`;
+      this.retire(ev.tag, (e) => new NoReplyError(e.kernelId, reason, kernelId, ev.failure));
+    }
     return toReceive;
   }
 
-  /** A tagged message was evicted by DROP_OLDEST before it was processed. */
-  dropped(tag: number): void {
+  /** A tagged message was evicted from `kernelId`'s input by DROP_OLDEST before it was processed. */
+  dropped(kernelId: string, tag: number): void {
     const e = this.pending.get(tag);
     if (e === undefined) return;
-    e.live--;
-    this.live--;
-    this.retire(tag, 'its message was dropped from the input queue (DROP_OLDEST) before it was processed');
+    this.move(e, kernelId, -1);
+    const reason = `its message was dropped from '${kernelId}''s input queue (DROP_OLDEST) before it was processed`;
+    this.retire(tag, (r) => new NoReplyError(r.kernelId, reason, kernelId, null));
   }
 
-  /** Forgets a request with no live message left; rejects it if its caller still waits. */
-  private retire(tag: number, reason: string): void {
+  /**
+   * Kernel `kernelId` was terminated: the messages its input queue held are gone. A request with
+   * none left anywhere rejects with `error`; one whose messages already went downstream is still
+   * answered there.
+   */
+  kernelTerminated(kernelId: string, error: Error): void {
+    for (const [tag, e] of this.pending) {
+      const here = e.liveAt.get(kernelId);
+      if (here === undefined) continue;
+      this.move(e, kernelId, -here);
+      this.retire(tag, () => error);
+    }
+  }
+
+  private move(e: PendingRequest, kernelId: string, delta: number): void {
+    const at = (e.liveAt.get(kernelId) ?? 0) + delta;
+    if (at > 0) e.liveAt.set(kernelId, at);
+    else e.liveAt.delete(kernelId);
+    e.live += delta;
+    this.live += delta;
+  }
+
+  /** Forgets a request with no live message left; rejects it (`gone`) if its caller still waits. */
+  private retire(tag: number, gone: Gone): void {
     const e = this.pending.get(tag);
     if (e === undefined || e.live > 0) return;
     this.pending.delete(tag);
@@ -130,42 +161,20 @@ export class Requests {
     if (e.waiting) {
       e.waiting = false;
       this.disarm(e);
-      e.reject(new NoReplyError(e.kernelId, reason));
+      e.reject(gone(e));
     }
   }
 
-  /** Rejects the waiting requests sent to `kernelId` (terminated) or, without an id, all of them; tracking stops. */
-  rejectAll(error: Error, kernelId?: string): void {
-    for (const [tag, e] of this.pending) {
-      if (kernelId !== undefined && e.kernelId !== kernelId) continue;
-      if (e.waiting) {
-        e.waiting = false;
-        this.disarm(e);
-        e.reject(error);
-      }
-      if (kernelId === undefined) {
-        this.pending.delete(tag);
-        this.live -= e.live;
-      }
+  /** Rejects every waiting request (the backend failed); tracking stops. */
+  rejectAll(error: Error): void {
+    for (const e of this.pending.values()) {
+      if (!e.waiting) continue;
+      e.waiting = false;
+      this.disarm(e);
+      e.reject(error);
     }
-  }
-
-  /**
-   * The last kernel of a chain was terminated: every kernel before it already was, so the
-   * requests routed through it have no message left anywhere. They stop being tracked (the ones
-   * still waiting were rejected when their kernel was terminated).
-   */
-  forgetChainEnd(kernelId: string): void {
-    for (const [tag, e] of this.pending) {
-      if (e.chainEnd !== kernelId) continue;
-      this.pending.delete(tag);
-      this.live -= e.live;
-      if (e.waiting) {
-        e.waiting = false;
-        this.disarm(e);
-        e.reject(new NoReplyError(e.kernelId, `kernel '${kernelId}' was terminated`));
-      }
-    }
+    this.pending.clear();
+    this.live = 0;
   }
 
   /** Requests still tracked (tests: none is left behind). */

@@ -18,6 +18,7 @@
  */
 import type { WaitOptions } from '../queue/contract.js';
 import { readWait, type Wait } from '../queue/waiters.js';
+import { QueueFullError } from '../queue/errors.js';
 import type { PackedBatch } from '../gpu/packed.js';
 import type { Backend, BackendKernel, KernelConfig, TickPlan } from './backend.js';
 import { KernelAlreadyExistsError, KernelNotFoundError, KernelRouteError, KernelStateError } from './errors.js';
@@ -75,6 +76,8 @@ interface KernelRecord {
   kernel: BackendKernel | null;
   clock: KernelClock;
   launching: Promise<unknown> | null;
+  /** its terminate, once one began */
+  terminating: Promise<void> | null;
 }
 
 interface Topology {
@@ -82,13 +85,39 @@ interface Topology {
   upstream: Map<KernelRecord, KernelRecord[]>;
 }
 
+type SendOperation = 'send' | 'sendMany' | 'sendManyPacked' | 'sendAndReceive';
+
 interface DeferredSend {
   record: KernelRecord;
   wait: Wait | undefined;
   since: number;
+  op: SendOperation;
   run: (wait: WaitOptions | undefined) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  timer?: ReturnType<typeof setTimeout>;
+  onAbort?: () => void;
+}
+
+function disarm(d: DeferredSend): void {
+  if (d.timer !== undefined) clearTimeout(d.timer);
+  if (d.onAbort !== undefined) d.wait!.signal!.removeEventListener('abort', d.onAbort);
+  d.timer = undefined;
+  d.onAbort = undefined;
+}
+
+/** A queue's QueueFullError as the runtime reports it: the operation and the kernel named, one wording on both backends. */
+function namedFull(op: SendOperation, r: KernelRecord, error: unknown): unknown {
+  if (!(error instanceof QueueFullError)) return error;
+  const id = r.id;
+  if (op === 'send' || op === 'sendAndReceive') {
+    return new QueueFullError(
+      /timed out/.test(error.message)
+        ? `${op}('${id}'): kernel '${id}''s input queue stayed full until the timeout`
+        : `${op}('${id}'): kernel '${id}''s input queue is full (inputQueueSize ${r.config.inputQueueSize}, backpressure '${r.config.backpressure}')`,
+    );
+  }
+  return new QueueFullError(`${op}('${id}'): kernel '${id}''s input queue: ${error.message}`, error.accepted);
 }
 
 /** A kernel sending to `downstream` needs room there for one message's maxEmits outputs, or it could never run. */
@@ -109,6 +138,7 @@ export class RingKernelRuntime {
   private readonly options: Required<Pick<RuntimeOptions, 'backend' | 'telemetry'>> & Pick<RuntimeOptions, 'device'>;
   private backend: Backend | null = null;
   private starting: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
   private startedAt = 0;
   private readonly kernels = new Map<string, KernelRecord>();
   private readonly requests = new Requests();
@@ -141,14 +171,19 @@ export class RingKernelRuntime {
   /** Acquires the backend (GPU: the device). Idempotent. */
   start(): Promise<void> {
     this.starting ??= (async () => {
+      // (cleared before, not after: a loss the backend reports while it starts must stick)
+      this.lostError = null;
       const backend: Backend = this.options.backend === 'cpu' ? new CpuBackend() : await loadGpuBackend(this.options.device);
       await backend.start({
         requestTick: () => this.scheduler.request(),
-        droppedTagged: (_kernel, tag) => this.requests.dropped(tag),
+        droppedTagged: (kernel, tag) => this.requests.dropped(kernel.id, tag),
         lost: (error) => this.onLost(error),
       });
+      if (this.lostError !== null) {
+        await backend.dispose();
+        throw this.lostError;
+      }
       this.backend = backend;
-      this.lostError = null;
       this.startedAt = performance.now();
     })().catch((error: unknown) => {
       this.starting = null;
@@ -158,12 +193,23 @@ export class RingKernelRuntime {
   }
 
   /** Terminates every kernel (upstream first), then releases the backend. `await using rt = ...` does this too. */
-  async shutdown(): Promise<void> {
+  shutdown(): Promise<void> {
+    // one shutdown at a time: a second call waits for the first instead of releasing the
+    // backend under the kernels the first one is still terminating
+    this.stopping ??= this.stop().finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
     if (this.starting === null) return;
     await this.starting.catch(() => undefined);
     for (const r of this.upstreamFirst([...this.kernels.values()])) {
-      if (this.kernels.get(r.id) === r && r.state !== KernelState.TERMINATING) await this.terminate(r.id).catch(() => undefined);
+      if (this.kernels.get(r.id) === r && r.state !== KernelState.TERMINATING) await this.terminateRecord(r, 'the runtime was shut down').catch(() => undefined);
     }
+    // (a kernel a terminate() of the caller's is still taking down)
+    for (const r of [...this.kernels.values()]) if (r.terminating !== null) await r.terminating.catch(() => undefined);
     await this.scheduler.settled();
     const backend = this.backend;
     this.backend = null;
@@ -212,7 +258,7 @@ export class RingKernelRuntime {
     if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
     const downstream = cfg.sendsTo !== undefined ? this.downstreamFor(id, cfg.sendsTo) : undefined;
     if (downstream !== undefined) checkRoom(id, def, downstream);
-    const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null };
+    const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null, terminating: null };
     this.kernels.set(id, record);
     this.topologyCache = null;
     const creating = backend.createKernel(id, def, cfg, downstream?.kernel ?? null);
@@ -306,31 +352,41 @@ export class RingKernelRuntime {
    */
   async terminate(id: string): Promise<void> {
     const r = this.record(id, 'terminate');
+    await this.terminateRecord(r, 'the kernel was terminated');
+  }
+
+  /** terminate(); `why` ends the message of what it rejects. */
+  private terminateRecord(r: KernelRecord, why: string): Promise<void> {
     const upstream = this.upstreamOf(r).filter((u) => u.state !== KernelState.TERMINATED);
     if (upstream.length > 0) {
-      throw new KernelStateError(id, r.state, 'terminate', `kernel '${upstream[0].id}' sends to it (terminate it first)`);
+      return Promise.reject(new KernelStateError(r.id, r.state, 'terminate', `kernel '${upstream[0].id}' sends to it (terminate it first)`));
     }
+    r.terminating = this.takeDown(r, why);
+    return r.terminating;
+  }
+
+  private async takeDown(r: KernelRecord, why: string): Promise<void> {
+    const id = r.id;
     if (r.launching !== null) await r.launching.catch(() => undefined);
     r.state = KernelState.TERMINATING;
     r.clock.setActive(false);
     await this.scheduler.settled();
-    const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', 'the kernel was terminated while the operation waited');
-    const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', 'the kernel was terminated while the operation waited');
+    const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', `${why} while the operation waited`);
+    const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', `${why} while the operation waited`);
     this.deferred = this.deferred.filter((d) => {
       if (d.record !== r) return true;
+      disarm(d);
       d.reject(sendGone);
       return false;
     });
-    this.requests.rejectAll(sendGone, id);
+    // the requests whose messages this kernel held are gone with them; those already downstream are answered there
+    this.requests.kernelTerminated(id, new KernelStateError(id, KernelState.TERMINATED, 'send', `${why}: the request's message was still in its input queue`));
     r.kernel?.rejectWaiters(sendGone, receiveGone);
     try {
       await r.kernel?.dispose(receiveGone);
     } finally {
       r.state = KernelState.TERMINATED;
       this.forget(r);
-      // every kernel upstream of a chain's end is gone before it (terminate refuses otherwise),
-      // so the requests whose chain ends here have no message left anywhere
-      if (r.config.sendsTo === undefined) this.requests.forgetChainEnd(id);
     }
   }
 
@@ -371,7 +427,7 @@ export class RingKernelRuntime {
       const r = this.record(id, 'send');
       const wait = readWait(options);
       r.def.input.check(message);
-      return this.admit(r, wait, (w) => r.kernel!.send(message, 0, w));
+      return this.admit(r, wait, 'send', (w) => r.kernel!.send(message, 0, w));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -384,7 +440,7 @@ export class RingKernelRuntime {
       if (!Array.isArray(messages)) throw new TypeError('sendMany expects an array of messages');
       const wait = readWait(options);
       for (const m of messages) r.def.input.check(m);
-      return this.admit(r, wait, (w) => r.kernel!.sendMany(messages, w));
+      return this.admit(r, wait, 'sendMany', (w) => r.kernel!.sendMany(messages, w));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -404,7 +460,7 @@ export class RingKernelRuntime {
       // copied now: the caller may reuse its arrays while the send waits
       const w = words.slice();
       const p = priorities.slice();
-      return this.admit(r, wait, (o) => r.kernel!.sendManyPacked(w, p, o));
+      return this.admit(r, wait, 'sendManyPacked', (o) => r.kernel!.sendManyPacked(w, p, o));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -464,7 +520,7 @@ export class RingKernelRuntime {
       r.def.input.check(message);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       const { tag, reply } = this.requests.open(id, this.chainEnd(r).id, wait);
-      this.admit(r, wait, (w) => r.kernel!.send(message, tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
+      this.admit(r, wait, 'sendAndReceive', (w) => r.kernel!.send(message, tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
       return reply as Promise<Output<T>>;
     } catch (error) {
       return Promise.reject(error);
@@ -577,16 +633,39 @@ export class RingKernelRuntime {
     return r;
   }
 
-  /** A send now, or (a tick in flight) once the tick is read back, with what is left of its timeout. */
-  private admit<T>(record: KernelRecord, wait: Wait | undefined, run: (wait: WaitOptions | undefined) => Promise<T>): Promise<T> {
+  /**
+   * A send now, or (a tick in flight) once the tick is read back, with what is left of its
+   * timeout. While it waits for the readback its timeout and signal count: either rejects it on
+   * time, and its message is then not sent. (A timeout of 0 is decided at the readback: before
+   * it the room is not known.)
+   */
+  private admit(record: KernelRecord, wait: Wait | undefined, op: SendOperation, run: (wait: WaitOptions | undefined) => Promise<void>): Promise<void> {
     if (!this.scheduler.inFlight && this.deferred.length === 0) {
-      const p = run(wait);
+      const p = run(wait).catch((error: unknown) => Promise.reject(namedFull(op, record, error)));
       this.scheduler.request();
       return p;
     }
-    return new Promise<T>((resolve, reject) => {
-      this.deferred.push({ record, wait, since: performance.now(), run, resolve: resolve as (v: unknown) => void, reject });
+    return new Promise<void>((resolve, reject) => {
+      const d: DeferredSend = { record, wait, since: performance.now(), run, resolve: resolve as (v: unknown) => void, reject, op };
+      const timeout = wait?.timeout;
+      if (timeout !== undefined && timeout > 0 && timeout !== Infinity) {
+        d.timer = setTimeout(() => this.giveUpDeferred(d, new QueueFullError(`${op}('${record.id}'): not admitted within ${timeout} ms (a tick was in flight)`)), Math.min(timeout, 2 ** 31 - 1));
+      }
+      const signal = wait?.signal;
+      if (signal !== undefined) {
+        d.onAbort = () => this.giveUpDeferred(d, signal.reason);
+        signal.addEventListener('abort', d.onAbort, { once: true });
+      }
+      this.deferred.push(d);
     });
+  }
+
+  private giveUpDeferred(d: DeferredSend, error: unknown): void {
+    const at = this.deferred.indexOf(d);
+    if (at < 0) return;
+    this.deferred.splice(at, 1);
+    disarm(d);
+    d.reject(error);
   }
 
   private applyDeferred(): void {
@@ -594,6 +673,7 @@ export class RingKernelRuntime {
     if (list.length === 0) return;
     this.deferred = [];
     for (const d of list) {
+      disarm(d);
       if (this.kernels.get(d.record.id) !== d.record || d.record.state === KernelState.TERMINATING) {
         d.reject(new KernelStateError(d.record.id, KernelState.TERMINATED, 'send', 'the kernel was terminated while the send waited'));
         continue;
@@ -605,7 +685,7 @@ export class RingKernelRuntime {
       }
       let wait: WaitOptions | undefined = w;
       if (w?.timeout !== undefined && w.timeout !== Infinity) wait = { signal: w.signal, timeout: Math.max(0, w.timeout - (performance.now() - d.since)) };
-      d.run(wait).then(d.resolve, d.reject);
+      d.run(wait).then(d.resolve, (error: unknown) => d.reject(namedFull(d.op, d.record, error)));
     }
     this.scheduler.request();
   }
@@ -685,7 +765,7 @@ export class RingKernelRuntime {
       if (r !== undefined) r.clock.tick(latencyNs);
       const res = result.kernels.get(kernel);
       if (res === undefined) continue;
-      const toReceive = this.requests.onTick(kernel.downstream === null, res.events, res.replies);
+      const toReceive = this.requests.onTick(kernel.id, kernel.downstream?.id ?? null, res.events, res.replies);
       if (toReceive.length > 0) kernel.reinsert(toReceive);
     }
     return true;
@@ -695,7 +775,10 @@ export class RingKernelRuntime {
   private onLost(error: Error): void {
     if (this.lostError !== null) return;
     this.lostError = error;
-    for (const d of this.deferred) d.reject(error);
+    for (const d of this.deferred) {
+      disarm(d);
+      d.reject(error);
+    }
     this.deferred = [];
     this.requests.rejectAll(error);
     for (const r of this.kernels.values()) {

@@ -13,12 +13,10 @@ import type { MessageSchema } from '../../schema/define-message.js';
 import { viewsOf, type PackedBatch } from '../../gpu/packed.js';
 import type { Backend, BackendHooks, BackendKernel, KernelConfig, KernelCounters, KernelTickResult, Reply, TagEvent, TickPlan, TickResult } from '../backend.js';
 import type { KernelContext, RingKernelDefinition } from '../kernel.js';
+import { failureOfCode, failureOfException } from '../failures.js';
 
 type Stored = { priority: number } & Record<string, unknown>;
 
-const failureOfException = (error: unknown): string =>
-  `threw ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
-export const failureOfCode = (code: number): string => `failed with code ${code}`;
 
 class CpuKernel implements BackendKernel {
   readonly input: MessageQueue<Stored>;
@@ -147,10 +145,14 @@ class CpuKernel implements BackendKernel {
     const outSchema = def.output as MessageSchema<object> | undefined;
     let emits = 0;
     let tag = 0;
+    let failure: string | null = null;
     const tags = this.tags;
     const ctx: KernelContext<object> = {
       emit: (out: object): boolean => {
         if (emits >= maxEmits) return false;
+        // a priority above 255 counts as 255, as rk_emit's does (other bad priorities still throw)
+        const p = (out as { priority?: unknown }).priority;
+        if (typeof p === 'number' && Number.isInteger(p) && p > 255) out = { ...out, priority: 255 };
         outSchema!.check(out);
         const copy = outSchema!.copy(out) as Stored;
         if (tag !== 0) tags.set(copy, tag);
@@ -161,7 +163,7 @@ class CpuKernel implements BackendKernel {
       fail: (code: number): void => {
         if (typeof code !== 'number' || code >>> 0 !== code) throw new RangeError(`ctx.fail: code must be a u32, got ${String(code)}`);
         this.errors++;
-        this.lastError = failureOfCode(code);
+        this.lastError = failure = failureOfCode(code);
       },
       state: this.state ?? new DataView(new ArrayBuffer(0)),
     };
@@ -169,14 +171,15 @@ class CpuKernel implements BackendKernel {
     for (let i = 0; i < n; i++) {
       const m = taken[i];
       emits = 0;
+      failure = null;
       tag = tagged ? tags.get(m) ?? 0 : 0;
       try {
         handler(m as never, ctx as never);
       } catch (error) {
         this.errors++;
-        this.lastError = failureOfException(error);
+        this.lastError = failure = failureOfException(error);
       }
-      if (tag !== 0) events.push({ tag, emits });
+      if (tag !== 0) events.push({ tag, emits, failure });
     }
     this.processed += n;
     this.emitted += outputs.length;

@@ -7,7 +7,7 @@ import template from '../../../shaders/ring-handler.wgsl';
 import { deviceApiConstants } from '../../gpu/layout.js';
 import type { MessageSchema } from '../../schema/define-message.js';
 import { tagWord, type RingKernelDefinition } from '../kernel.js';
-import { kernelLayoutWgsl } from './kernel-layout.js';
+import { EVENT_WORDS, kernelLayoutWgsl } from './kernel-layout.js';
 
 /** Where things are in a kernel's work buffer (words). */
 export interface WorkLayout {
@@ -27,7 +27,7 @@ export function workLayout(def: RingKernelDefinition, maxPerTick: number): WorkL
   const failOff = positions * recordWords;
   const eventOff = failOff + maxPerTick;
   const eventCap = maxPerTick;
-  return { positions, recordWords, failOff, eventOff, eventCap, words: eventOff + 3 * eventCap };
+  return { positions, recordWords, failOff, eventOff, eventCap, words: eventOff + EVENT_WORDS * eventCap };
 }
 
 /** Vectors and short arrays are moved element by element; longer arrays by a loop, so the code does not grow with their length. */

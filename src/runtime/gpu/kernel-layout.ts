@@ -30,6 +30,14 @@ export const KCTL_WORDS = 16;
 /** Invocations per workgroup of a kernel's handler. */
 export const HANDLER_WORKGROUP = 64;
 
+/**
+ * A tagged message's event in the work buffer: tag lo, tag hi, its emits with EVENT_FAILED set
+ * when its handler called rk_fail, and that failure's code.
+ */
+export const EVENT_WORDS = 4;
+export const EVENT_FAILED = 0x80000000;
+export const EVENT_EMITS_MASK = 0x7fffffff;
+
 /** A priority word that marks an emit slot without an output (>= 256: no record). */
 export const NO_RECORD = 0xffffffff;
 
@@ -39,6 +47,8 @@ export function kernelLayoutWgsl(): string {
     ...Object.entries(K).map(([name, at]) => `const RK_K_${name}: u32 = ${at}u;`),
     `const RK_HANDLER_WORKGROUP: u32 = ${HANDLER_WORKGROUP}u;`,
     `const RK_NO_RECORD: u32 = 0x${NO_RECORD.toString(16)}u;`,
+    `const RK_EVENT_WORDS: u32 = ${EVENT_WORDS}u;`,
+    `const RK_EVENT_FAILED: u32 = 0x${EVENT_FAILED.toString(16)}u;`,
     '',
   ].join('\n');
 }

@@ -23,10 +23,10 @@ import type { WaitOptions } from '../../queue/contract.js';
 import type { MessageSchema } from '../../schema/define-message.js';
 import type { BackendHooks, BackendKernel, KernelConfig, KernelCounters, KernelTickResult, Reply, TagEvent } from '../backend.js';
 import { tagWord, type RingKernelDefinition } from '../kernel.js';
-import { failureOfCode } from '../cpu/backend.js';
+import { failureOfCode } from '../failures.js';
 import { handlerPipeline, tickPipelines, TICK_BINDINGS, type HandlerPipeline, type TickPipelines } from './pipelines.js';
 import { workLayout, type WorkLayout } from './handler-wgsl.js';
-import { HANDLER_WORKGROUP, K, KCTL_WORDS } from './kernel-layout.js';
+import { EVENT_EMITS_MASK, EVENT_FAILED, EVENT_WORDS, HANDLER_WORKGROUP, K, KCTL_WORDS } from './kernel-layout.js';
 
 /** A tick never takes more than this many messages through the serial small ingest. */
 const SMALL_POSITIONS = 256;
@@ -378,7 +378,7 @@ export class GpuKernel implements BackendKernel {
       pass.dispatchWorkgroups(1);
       e.dispatches += 4;
     }
-    const eventWords = 3 * taggedBound;
+    const eventWords = EVENT_WORDS * taggedBound;
     const replyWords = this.output !== null ? taggedBound * this.def.maxEmits * (this.work.recordWords + 1) : 0;
     return {
       bound: upperBound,
@@ -404,11 +404,12 @@ export class GpuKernel implements BackendKernel {
     const consumed = k[K.N];
     if (consumed > r.bound) throw new Error(`ringkernel: kernel '${this.id}' took ${consumed} messages on the device, more than the ${r.bound} its tick was sized for (internal error)`);
     const events: TagEvent[] = [];
-    const nEvents = Math.min(k[K.EVENTS], r.eventWords / 3);
-    if (k[K.EVENTS] > r.eventWords / 3) throw new Error(`ringkernel: kernel '${this.id}' met ${k[K.EVENTS]} tagged messages, more than the ${r.eventWords / 3} read back (internal error)`);
+    const nEvents = Math.min(k[K.EVENTS], r.eventWords / EVENT_WORDS);
+    if (k[K.EVENTS] > r.eventWords / EVENT_WORDS) throw new Error(`ringkernel: kernel '${this.id}' met ${k[K.EVENTS]} tagged messages, more than the ${r.eventWords / EVENT_WORDS} read back (internal error)`);
     for (let j = 0; j < nEvents; j++) {
-      const o = r.eventsAt + 3 * j;
-      events.push({ tag: readU64(words, o), emits: words[o + 2] });
+      const o = r.eventsAt + EVENT_WORDS * j;
+      const flags = words[o + 2];
+      events.push({ tag: readU64(words, o), emits: flags & EVENT_EMITS_MASK, failure: (flags & EVENT_FAILED) !== 0 ? failureOfCode(words[o + 3]) : null });
     }
     const replies: Reply[] = [];
     if (this.output !== null && outGlobals !== null) {
