@@ -6,6 +6,7 @@
  * `console.log(...); // text` line expects one line of output, `text`, in order.
  */
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +42,9 @@ for (const program of programs) {
   const gate = usesGpu(program) ? describeGpu : describe;
   gate(`README '## ${program.section}' (line ${program.line})`, () => {
     it('runs as written and prints what its comments say', { timeout: 180_000 }, async () => {
-      const ts = program.source.replaceAll("from 'ringkernel'", `from '${pathToFileURL(join(root, 'dist', 'index.js')).href}'`);
+      const ts = program.source
+        .replaceAll("from 'ringkernel'", `from '${pathToFileURL(join(root, 'dist', 'index.js')).href}'`)
+        .replaceAll("from 'webgpu'", `from '${pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href}'`);
       const { code } = await transform(ts, { loader: 'ts', format: 'esm', target: 'node20' });
       const file = join(work, `line-${program.line}.mjs`);
       writeFileSync(file, code);
