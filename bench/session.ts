@@ -78,6 +78,14 @@ function plan(all: Array<{ group: WorkloadGroup; workload: Workload }>, only: st
   };
 }
 
+/** Whether `--only` can match anything of `group`: a workload, one of its cases, or a measurement. */
+function wanted(group: WorkloadGroup, config: RunConfig, only: string[] | null): boolean {
+  if (only === null) return true;
+  const hits = (text: string): boolean => only.some((n) => text.toLowerCase().includes(n));
+  const workloadHit = group.workloads(config).some((w) => hits(`${group.name} ${w.id} ${w.title}`) || w.cases.some((c) => hits(c.impl)));
+  return workloadHit || (group.measurements?.(config) ?? []).some((m) => hits(`${group.name} ${m.id} ${m.title}`));
+}
+
 /** Runs the groups' workloads and measurements. Throws UsageError for an `--only` that matches nothing. */
 export async function runSession(
   groups: readonly WorkloadGroup[],
@@ -90,6 +98,9 @@ export async function runSession(
   const skippedGroups: SessionResult['skippedGroups'] = [];
   const available: Array<{ group: WorkloadGroup; workload: Workload }> = [];
   for (const group of groups) {
+    // a group --only cannot match is not even asked whether it can run (the GPU group would
+    // acquire a device, and a CPU-only run would load Dawn for nothing)
+    if (!wanted(group, config, only)) continue;
     const reason = await group.unavailable?.();
     if (reason) {
       skippedGroups.push({ group: group.name, reason });
@@ -109,7 +120,7 @@ export async function runSession(
     progress(`${prefix} ${p.workload.title} (${n} implementation${n === 1 ? '' : 's'})`, true);
     rows.push(...(await runWorkload(p.group.name, p.workload, p.specs, config, (t, m) => progress(`${prefix} ${t}`, m))));
   }
-  const ran = groups.filter((g) => !skippedGroups.some((s) => s.group === g.name));
+  const ran = groups.filter((g) => wanted(g, config, only) && !skippedGroups.some((s) => s.group === g.name));
   const measured: Measured[] = [];
   for (const group of ran) {
     for (const m of group.measurements?.(config) ?? []) {

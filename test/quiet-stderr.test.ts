@@ -105,3 +105,13 @@ describe('stderr, CPU backend', () => {
     expect(JSON.parse(child.stdout)).toEqual({ out: { v: 42, priority: 128 }, dawnLoaded: false, gpuGlobals: false });
   });
 });
+
+describe('stderr, a CPU-only benchmark run', () => {
+  it('bench --only <a CPU implementation> never asks the GPU group whether it can run: no Dawn lines, no GPU header', () => {
+    const r = spawnSync(process.execPath, ['dist/cli.js', 'bench', '--quick', '--only', 'tinyqueue'], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/Warning|maxDynamic/);
+    expect(r.stdout).toMatch(/tinyqueue/);
+    expect(r.stdout).not.toMatch(/adapter|gpu backend/i);
+  });
+});
