@@ -251,6 +251,19 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         }
       });
 
+      it('a receive made before terminate in the same turn gets the output that was there (found by the reference model)', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double);
+        await rt.activate('k');
+        await rt.send('k', num(1, 1));
+        await rt.idle();
+        const got = rt.receive('k');
+        const sent = rt.send('k', num(2, 2));
+        await rt.terminate('k');
+        expect(await got).toEqual(num(2, 1, 128));
+        await expect(sent).resolves.toBeUndefined(); // made before terminate: sent, then discarded with the kernel
+      });
+
       it('an output priority above 255 counts as 255 on both backends (no error, nothing lost)', async () => {
         const rt = await runtime();
         const up = defineRingKernel({

@@ -371,6 +371,10 @@ export class RingKernelRuntime {
     r.state = KernelState.TERMINATING;
     r.clock.setActive(false);
     await this.scheduler.settled();
+    // Operations the caller made before terminate are carried out first, as they would be at
+    // once on the CPU: a receive of an output that is there gets it (GPU queues record operations
+    // until the next submission; discarding them would lose that output).
+    while (r.kernel !== null && r.kernel.hasHostWork && this.backend !== null && this.lostError === null) await this.scheduler.nextTick();
     const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', `${why} while the operation waited`);
     const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', `${why} while the operation waited`);
     this.deferred = this.deferred.filter((d) => {
@@ -730,8 +734,10 @@ export class RingKernelRuntime {
     const fanout = new Map<KernelRecord, number>();
     let hostWork = false;
     for (const r of order) {
-      if (r.kernel === null || r.state === KernelState.TERMINATING) continue;
+      if (r.kernel === null) continue;
+      // (a kernel on its way out runs no more, but what was recorded on its queues is carried out)
       if (r.kernel.hasHostWork) hostWork = true;
+      if (r.state === KernelState.TERMINATING) continue;
       const ups = upstream.get(r)!;
       let f = 1;
       for (const u of ups) f = Math.max(f, (fanout.get(u) ?? 1) * u.def.maxEmits);

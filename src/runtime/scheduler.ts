@@ -14,6 +14,8 @@ export class TickScheduler {
   private landed = false;
   private again = false;
   private idleWaiters: (() => void)[] = [];
+  /** waiting for a tick that starts after they asked */
+  private nextWaiters: (() => void)[] = [];
   private doneWaiters: (() => void)[] = [];
 
   /**
@@ -49,6 +51,8 @@ export class TickScheduler {
     this.scheduled = false;
     this.running = true;
     this.landed = false;
+    const next = this.nextWaiters;
+    this.nextWaiters = [];
     let didWork = false;
     try {
       didWork = await this.tick();
@@ -59,6 +63,7 @@ export class TickScheduler {
       const done = this.doneWaiters;
       this.doneWaiters = [];
       for (const w of done) w();
+      for (const w of next) w();
     }
     if (didWork || this.again) {
       this.again = false;
@@ -80,6 +85,14 @@ export class TickScheduler {
       });
     }
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Resolves once a tick that starts after this call is done (requesting one). */
+  nextTick(): Promise<void> {
+    return new Promise((resolve) => {
+      this.nextWaiters.push(resolve);
+      this.request();
+    });
   }
 
   /** Resolves once the tick in flight (if any) is done. */
