@@ -74,6 +74,21 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         expect(derived.state!.bytes).toBe(12);
       });
 
+      it('state sizes follow the WGSL layout rules at their edges (review findings)', () => {
+        const sized = (type: string, wgsl = '', bytes?: number) =>
+          defineRingKernel({ name: 's', input: Num, state: { type, ...(bytes === undefined ? {} : { bytes }) }, wgsl: `${wgsl}\nfn handle(msg: Num, priority: u32) { }`, cpu: () => undefined }).state!.bytes;
+        // a runtime-sized struct: its least size is rounded to its alignment (vec4: 16): 32, then + k * 4
+        const tail = 'struct Tail { a: vec4<f32>, b: array<u32> }';
+        for (const bytes of [20, 24, 28]) expect(() => sized('Tail', tail, bytes), String(bytes)).toThrow(/32 \+ k \* 4/);
+        expect(sized('Tail', tail, 36)).toBe(36);
+        // names of Object.prototype are no scalars
+        expect(() => sized('constructor')).toThrow(/state\.bytes is needed/);
+        // nested block comments hide what they hold
+        expect(sized('S', 'struct S { a: vec4<u32>, b: u32 } /* x /* y */ struct S { a: u32 } */')).toBe(32);
+        expect(sized('mat3x3<f32>')).toBe(48);
+        expect(sized('array<vec3<f32>, 3>')).toBe(48);
+      });
+
       it('a state of a struct type from the kernel\'s WGSL is sized from its declaration', () => {
         const wgsl = 'struct Stats { count: atomic<u32>, sum: vec3<f32>, last: f32 }\nfn handle(msg: Num, priority: u32) { atomicAdd(&rk_state.count, 1u); }';
         expect(() => defineRingKernel({ name: 's', input: Num, state: { type: 'Stats', bytes: 16 }, wgsl, cpu: () => undefined })).toThrow(/Stats is 32 bytes/);
@@ -130,11 +145,11 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
       });
 
       it('names that cannot work are refused at defineMessage / defineRingKernel with a clear error', () => {
-        for (const name of ['min', 'bitcast', 'atomicAdd', 'u32', 'vec2', 'array', 'select', 'RK_MAX_EMITS', 'rk_state', 'RkEnvelope_Num']) {
+        const enumerants = ['storage', 'read', 'write', 'read_write', 'private', 'workgroup', 'uniform', 'function']; // address spaces, access modes
+        for (const name of ['min', 'bitcast', 'atomicAdd', 'u32', 'vec2', 'array', 'select', 'RK_MAX_EMITS', 'rk_state', 'RkEnvelope_Num', ...enumerants]) {
           expect(() => defineMessage({ name, fields: { v: 'u32' } }), name).toThrow(TypeError);
         }
-        const Handle = defineMessage({ name: 'handle', fields: { v: 'u32' } });
-        expect(() => defineRingKernel({ name: 'h', input: Handle, wgsl: 'fn handle(msg: handle, priority: u32) { }', cpu: () => undefined })).toThrow(/'handle'/);
+        expect(() => defineMessage({ name: 'handle', fields: { v: 'u32' } })).toThrow(/'handle'/); // also the kernel's fn handle
       });
 
       it('an output room smaller than maxEmits is refused at launch (RangeError saying why), own queue or downstream', async () => {
@@ -264,6 +279,34 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         await expect(sent).resolves.toBeUndefined(); // made before terminate: sent, then discarded with the kernel
       });
 
+      it('shutdown while a terminate of a chain\'s head runs still terminates the rest of the chain (review finding)', async () => {
+        const rt = await runtime();
+        await rt.launch('b', addTen);
+        await rt.launch('a', double, { sendsTo: 'b' });
+        await rt.activate('b');
+        const request = rt.sendAndReceive('a', num(1, 1)).catch((e: unknown) => e);
+        const receive = rt.receive('b').catch((e: unknown) => e);
+        await rt.idle();
+        const terminating = rt.terminate('a');
+        await rt.shutdown();
+        await terminating;
+        expect(rt.kernelIds).toEqual([]);
+        expect(await receive).toBeInstanceOf(KernelStateError);
+        expect(await request).toBeInstanceOf(KernelStateError);
+      });
+
+      it('start during shutdown waits for it, and the runtime is started afterwards (review finding)', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double);
+        const stopping = rt.shutdown();
+        await rt.start();
+        await stopping;
+        expect(rt.isActive).toBe(true);
+        await rt.launch('k', double);
+        await rt.activate('k');
+        expect(await rt.sendAndReceive('k', num(3, 1))).toEqual(num(6, 1, 128));
+      });
+
       it('an output priority above 255 counts as 255 on both backends (no error, nothing lost)', async () => {
         const rt = await runtime();
         const up = defineRingKernel({
@@ -374,6 +417,30 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         expect(order).toEqual(['abort: AbortError', 'timeout: QueueFullError', 'tick landed']);
         await rt.idle();
         expect(rt.telemetry('idle')!.inputDepth).toBe(0);
+      });
+
+      it('during another kernel\'s long tick: a send with an aborted signal rejects at once, and a send made before terminate is sent (review findings)', async () => {
+        const rt = await runtime();
+        const slow = defineRingKernel({
+          name: 'slow',
+          input: Num,
+          output: Num,
+          wgsl: 'fn handle(msg: Num, priority: u32) { var x = u32(msg.v); for (var i = 0u; i < msg.id; i++) { x = x * 1664525u + 1013904223u; } rk_emit(Num(i32(x & 1u), msg.id), priority); }',
+          cpu: (m, ctx) => void ctx.emit(m),
+        });
+        await rt.launch('slow', slow);
+        await rt.launch('k', double, { inputQueueSize: 4 });
+        await rt.activate('slow');
+        const order: string[] = [];
+        const ticked = rt.sendAndReceive('slow', num(0, 100_000_000)).then(() => order.push('tick landed'));
+        await new Promise((r) => setTimeout(r, 5)); // the tick is in flight now
+        const aborted = rt.send('k', num(1, 1), { signal: AbortSignal.abort() }).catch((e: unknown) => order.push(`aborted: ${(e as Error).name}`));
+        await new Promise((r) => setTimeout(r, 1));
+        const sent = rt.send('k', num(2, 2)).then(() => order.push('sent'), (e: unknown) => order.push(`send: ${(e as Error).name}`));
+        const terminated = rt.terminate('k');
+        await Promise.all([ticked, aborted, sent, terminated]);
+        expect(order[0]).toBe('aborted: AbortError');
+        expect(order).toContain('sent');
       });
     }
 

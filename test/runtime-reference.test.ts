@@ -405,6 +405,7 @@ async function runReal(backend: 'cpu' | 'gpu', s: Scenario, features: Features):
   const defs = kernelDefs(features);
   const rt = await RingKernelRuntime.create({ backend });
   const transcript: Transcript = [];
+  let tracked = -1;
   let issued = 0;
   const settled: { n: number; text: string }[] = [];
   const pending = new Map<number, string>();
@@ -572,10 +573,11 @@ async function runReal(backend: 'cpu' | 'gpu', s: Scenario, features: Features):
     await settle();
     await snapshot('end: advance');
   } finally {
+    tracked = rt.trackedRequests;
     await rt.shutdown();
   }
   for (let i = 0; i < 5; i++) await macrotask();
-  transcript.push({ step: 'shutdown', settled: takeSettled(), unsettled: [...pending.values()] });
+  transcript.push({ step: 'shutdown', settled: takeSettled(), unsettled: [...pending.values()], tracked: [tracked, rt.trackedRequests] });
   return transcript;
 }
 

@@ -136,6 +136,8 @@ export interface EndRecord {
   settled: string[];
   /** calls that never settled */
   unsettled: string[];
+  /** requests still tracked before the shutdown (their messages somewhere), and after it */
+  tracked: [beforeShutdown: number, afterShutdown: number];
 }
 export type Transcript = (StepRecord | EndRecord)[];
 
@@ -347,6 +349,11 @@ export class ReferenceRuntime {
     this.settledNow = [];
     return list;
   }
+  /** requests whose messages are still somewhere (a caller that gave up leaves its request tracked until then) */
+  get trackedRequests(): number {
+    return this.requests.size;
+  }
+
   unsettled(): string[] {
     return this.calls.filter((c) => !c.done).map((c) => c.label);
   }
@@ -818,7 +825,8 @@ export function simulate(s: Scenario, evictions: 'at once' | 'at readback' = 'at
   }
   m.advance(FINAL_ADVANCE_MS);
   out.push(m.snapshot('end: advance'));
+  const tracked = m.trackedRequests;
   m.shutdown();
-  out.push({ step: 'shutdown', settled: m.takeSettled(), unsettled: m.unsettled() });
+  out.push({ step: 'shutdown', settled: m.takeSettled(), unsettled: m.unsettled(), tracked: [tracked, m.trackedRequests] });
   return out;
 }

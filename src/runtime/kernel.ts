@@ -119,9 +119,6 @@ export function defineRingKernel<In extends object, Out extends object = never>(
   if (output !== undefined && maxEmits === 0) throw new RangeError(`kernel '${name}': maxEmits must be at least 1 for a kernel with an output`);
   if (maxEmits > 256) throw new RangeError(`kernel '${name}': maxEmits must be at most 256, got ${maxEmits}`);
   if (typeof wgsl !== 'string') throw new TypeError(`kernel '${name}': wgsl must be a string defining fn handle(msg: ${input.name}, priority: u32)`);
-  for (const s of [input, output]) {
-    if (s?.name === 'handle') throw new TypeError(`kernel '${name}': a schema named 'handle' would clash with the kernel's fn handle; rename the schema`);
-  }
   if (output !== undefined && output.name === input.name && !sameSchema(input, output)) {
     throw new TypeError(
       `kernel '${name}': input and output schemas are both named '${input.name}' but differ; on the device one struct name means one layout: give them different names (defineMessage({ name, fields }))`,

@@ -170,6 +170,8 @@ export class RingKernelRuntime {
 
   /** Acquires the backend (GPU: the device). Idempotent. */
   start(): Promise<void> {
+    // (a start during shutdown starts again once the shutdown is done, not before it)
+    if (this.stopping !== null) return this.stopping.then(() => this.start());
     this.starting ??= (async () => {
       // (cleared before, not after: a loss the backend reports while it starts must stick)
       this.lostError = null;
@@ -206,10 +208,12 @@ export class RingKernelRuntime {
     if (this.starting === null) return;
     await this.starting.catch(() => undefined);
     for (const r of this.upstreamFirst([...this.kernels.values()])) {
-      if (this.kernels.get(r.id) === r && r.state !== KernelState.TERMINATING) await this.terminateRecord(r, 'the runtime was shut down').catch(() => undefined);
+      if (this.kernels.get(r.id) !== r) continue;
+      // a kernel a terminate() of the caller's is taking down: that one finishes first, so the
+      // kernels downstream of it may be terminated after it
+      if (r.terminating !== null) await r.terminating.catch(() => undefined);
+      else await this.terminateRecord(r, 'the runtime was shut down').catch(() => undefined);
     }
-    // (a kernel a terminate() of the caller's is still taking down)
-    for (const r of [...this.kernels.values()]) if (r.terminating !== null) await r.terminating.catch(() => undefined);
     await this.scheduler.settled();
     const backend = this.backend;
     this.backend = null;
@@ -361,7 +365,8 @@ export class RingKernelRuntime {
     if (upstream.length > 0) {
       return Promise.reject(new KernelStateError(r.id, r.state, 'terminate', `kernel '${upstream[0].id}' sends to it (terminate it first)`));
     }
-    r.terminating = this.takeDown(r, why);
+    // (a second terminate while the first waits for the launch to finish joins it)
+    r.terminating ??= this.takeDown(r, why);
     return r.terminating;
   }
 
@@ -371,18 +376,16 @@ export class RingKernelRuntime {
     r.state = KernelState.TERMINATING;
     r.clock.setActive(false);
     await this.scheduler.settled();
+    // sends made before terminate that waited for that tick's readback are made now (no send is
+    // admitted to a kernel on its way out, so every one of them was made before); the flush
+    // below carries them out
+    this.applyDeferred((d) => d.record === r);
     // Operations the caller made before terminate are carried out first, as they would be at
     // once on the CPU: a receive of an output that is there gets it (GPU queues record operations
     // until the next submission; discarding them would lose that output).
     while (r.kernel !== null && r.kernel.hasHostWork && this.backend !== null && this.lostError === null) await this.scheduler.nextTick();
     const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', `${why} while the operation waited`);
     const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', `${why} while the operation waited`);
-    this.deferred = this.deferred.filter((d) => {
-      if (d.record !== r) return true;
-      disarm(d);
-      d.reject(sendGone);
-      return false;
-    });
     // the requests whose messages this kernel held are gone with them; those already downstream are answered there
     this.requests.kernelTerminated(id, new KernelStateError(id, KernelState.TERMINATED, 'send', `${why}: the request's message was still in its input queue`));
     r.kernel?.rejectWaiters(sendGone, receiveGone);
@@ -644,6 +647,7 @@ export class RingKernelRuntime {
    * it the room is not known.)
    */
   private admit(record: KernelRecord, wait: Wait | undefined, op: SendOperation, run: (wait: WaitOptions | undefined) => Promise<void>): Promise<void> {
+    if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
     if (!this.scheduler.inFlight && this.deferred.length === 0) {
       const p = run(wait).catch((error: unknown) => Promise.reject(namedFull(op, record, error)));
       this.scheduler.request();
@@ -672,13 +676,14 @@ export class RingKernelRuntime {
     d.reject(error);
   }
 
-  private applyDeferred(): void {
-    const list = this.deferred;
+  /** Makes the deferred sends (those `which` picks), in order; call it when no tick is in flight. */
+  private applyDeferred(which: (d: DeferredSend) => boolean = () => true): void {
+    const list = this.deferred.filter(which);
     if (list.length === 0) return;
-    this.deferred = [];
+    this.deferred = this.deferred.filter((d) => !which(d));
     for (const d of list) {
       disarm(d);
-      if (this.kernels.get(d.record.id) !== d.record || d.record.state === KernelState.TERMINATING) {
+      if (this.kernels.get(d.record.id) !== d.record || d.record.kernel === null) {
         d.reject(new KernelStateError(d.record.id, KernelState.TERMINATED, 'send', 'the kernel was terminated while the send waited'));
         continue;
       }

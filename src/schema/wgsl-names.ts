@@ -3,7 +3,7 @@
  * WGSL, already means something by them.
  *
  *  - keywords and reserved words: not identifiers at all;
- *  - predeclared types and built-in functions: a struct of that name would shadow them at module
+ *  - predeclared types, enumerants and built-in functions: a struct of that name would shadow them at module
  *    scope, and the generated code (rk_emit calls min and bitcast, the handler atomicLoad, ...)
  *    as well as the kernel's own WGSL would stop compiling, or mean something else;
  *  - ringkernel's own prefixes (rk_, RK_, RkEnvelope_): the generated constants, functions and
@@ -66,8 +66,11 @@ const BUILTIN_FUNCTIONS = [
   'subgroupMin', 'subgroupMul', 'subgroupOr', 'subgroupShuffle', 'subgroupXor',
 ];
 
+/** Predeclared enumerants: address spaces and access modes (`var<storage, read_write>`), which a struct would shadow too ('handle' is also every kernel's fn handle). */
+const ENUMERANTS = ['function', 'private', 'workgroup', 'uniform', 'storage', 'handle', 'read', 'write', 'read_write'];
+
 const RESERVED = new Set(KEYWORDS.concat(RESERVED_WORDS));
-const PREDECLARED = new Set(PREDECLARED_TYPES.concat(BUILTIN_FUNCTIONS));
+const PREDECLARED = new Set(PREDECLARED_TYPES.concat(BUILTIN_FUNCTIONS, ENUMERANTS));
 const RINGKERNEL_PREFIX = /^(rk_|RK_|RkEnvelope_)/;
 
 /** Throws a TypeError when `name` cannot be a WGSL identifier of a user's (`what` names it in the message). */
@@ -78,6 +81,6 @@ export function checkWgslIdentifier(what: string, name: string): void {
 /** Throws a TypeError when `name` cannot be the name of a struct ringkernel declares for a schema. */
 export function checkStructName(name: string): void {
   checkWgslIdentifier('schema name', name);
-  if (PREDECLARED.has(name)) throw new TypeError(`schema name '${name}' is a WGSL predeclared type or built-in function: a struct of that name would shadow it; choose another name`);
+  if (PREDECLARED.has(name)) throw new TypeError(`schema name '${name}' is a WGSL predeclared type, enumerant or built-in function: a struct of that name would shadow it; choose another name`);
   if (RINGKERNEL_PREFIX.test(name)) throw new TypeError(`schema name '${name}': names starting with rk_, RK_ or RkEnvelope_ are ringkernel's own; choose another name`);
 }

@@ -24,7 +24,7 @@ const SHORT_SCALAR: Record<string, string> = { f: 'f32', i: 'i32', u: 'u32', h: 
 /** Struct declarations in WGSL source: name -> member types, in order (undefined members: a layout attribute). */
 export function structDeclarations(source: string): Map<string, string[] | undefined> {
   const out = new Map<string, string[] | undefined>();
-  const code = source.replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
+  const code = withoutComments(source);
   for (const m of code.matchAll(/\bstruct\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{([^}]*)\}/g)) {
     const body = m[2];
     if (/@\s*(size|align)\b/.test(body)) {
@@ -36,6 +36,28 @@ export function structDeclarations(source: string): Map<string, string[] | undef
       .filter((s) => s !== '')
       .map((s) => s.slice(s.indexOf(':') + 1).trim());
     out.set(m[1], members);
+  }
+  return out;
+}
+
+/** WGSL without its comments: line comments, and block comments, which nest. */
+function withoutComments(source: string): string {
+  let out = '';
+  let depth = 0;
+  for (let i = 0; i < source.length; i++) {
+    const two = source.slice(i, i + 2);
+    if (two === '/*') {
+      depth++;
+      i++;
+    } else if (two === '*/' && depth > 0) {
+      depth--;
+      i++;
+    } else if (depth === 0 && two === '//') {
+      while (i < source.length && source[i] !== '\n') i++;
+      out += '\n';
+    } else if (depth === 0) {
+      out += source[i];
+    }
   }
   return out;
 }
@@ -62,7 +84,7 @@ function splitTopLevel(text: string, sep: string): string[] {
 export function typeLayout(type: string, structs: ReadonlyMap<string, string[] | undefined>, seen: ReadonlySet<string> = new Set()): TypeLayout | undefined {
   const t = type.replace(/\s+/g, '');
   const fixed = (size: number, align: number): TypeLayout => ({ size, align, runtimeSized: false, stride: 0 });
-  if (t in SCALARS) return fixed(SCALARS[t], SCALARS[t]);
+  if (Object.hasOwn(SCALARS, t)) return fixed(SCALARS[t], SCALARS[t]);
   let m = /^atomic<(u32|i32)>$/.exec(t);
   if (m) return fixed(4, 4);
   m = /^vec([234])(?:<(f32|i32|u32|f16|bool)>|([fiuh]))$/.exec(t);
@@ -92,7 +114,8 @@ export function typeLayout(type: string, structs: ReadonlyMap<string, string[] |
     if (l === undefined || (l.runtimeSized && i !== members.length - 1)) return undefined;
     offset = roundUp(l.align, offset) + l.size;
     align = Math.max(align, l.align);
-    if (l.runtimeSized) return { size: offset, align, runtimeSized: true, stride: l.stride };
+    // (the least size of a struct ending in a runtime-sized array: one element, rounded to the struct's alignment)
+    if (l.runtimeSized) return { size: roundUp(align, offset), align, runtimeSized: true, stride: l.stride };
   }
   return fixed(roundUp(align, offset), align);
 }
