@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   DeviceLostError,
+  KernelNotFoundError,
   KernelStateError,
   acquireDevice,
   NoReplyError,
@@ -35,6 +36,29 @@ function passthrough(schema: MessageSchema<any>) {
       ctx.emit({ ...(msg as object), priority: msg.priority } as never);
     },
   });
+}
+
+/** Keeps the device busy: each message spins `id` rounds (a tick that stays in flight for a while). */
+const slow = defineRingKernel({
+  name: 'slow',
+  input: Num,
+  output: Num,
+  wgsl: 'fn handle(msg: Num, priority: u32) { var x = u32(msg.v); for (var i = 0u; i < msg.id; i++) { x = x * 1664525u + 1013904223u; } rk_emit(Num(i32(x & 1u), msg.id), priority); }',
+  cpu: (m, ctx) => void ctx.emit(m),
+});
+const SLOW_ROUNDS = 100_000_000;
+
+/** Resolves in the microtask where the runtime first knows kernel `id` (CREATED while it launches). */
+async function launchedRecord(rt: RingKernelRuntime, id: string): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      rt.state(id);
+      return;
+    } catch {
+      await Promise.resolve();
+    }
+  }
+  throw new Error(`kernel '${id}' never appeared`);
 }
 
 /** The words of a schema that belong to no field (padding). */
@@ -307,6 +331,46 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         expect(await rt.sendAndReceive('k', num(3, 1))).toEqual(num(6, 1, 128));
       });
 
+      it('a second terminate of a kernel on its way out is the same terminate; kernelScope\'s body may terminate its kernel itself (review finding)', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double);
+        const first = rt.terminate('k');
+        const second = rt.terminate('k');
+        await Promise.all([first, second]);
+        expect(rt.kernelIds).toEqual([]);
+        const result = await rt.kernelScope('s', double, {}, async () => {
+          void rt.terminate('s');
+          return 'done';
+        });
+        expect(result).toBe('done');
+        expect(rt.kernelIds).toEqual([]);
+      });
+
+      it('a terminate called while the kernel launches: calls after it are refused, nothing is silently discarded (review finding)', async () => {
+        const rt = await runtime();
+        const launching = rt.launch('k', double);
+        await launchedRecord(rt, 'k');
+        const terminating = rt.terminate('k');
+        await launching; // (it was created: the terminate takes it down afterwards)
+        const refused = (e: unknown) => e instanceof KernelStateError || e instanceof KernelNotFoundError;
+        expect(await rt.send('k', num(1, 1)).then(() => 'sent', (e: unknown) => refused(e))).toBe(true);
+        expect(await rt.activate('k').then(() => 'activated', (e: unknown) => refused(e))).toBe(true);
+        await terminating;
+        expect(rt.kernelIds).toEqual([]);
+      });
+
+      it('a launch under way when a second shutdown begins is terminated by it, or refused: nothing is left on a released backend (review finding)', async () => {
+        const rt = await runtime();
+        const first = rt.shutdown();
+        const launching = rt.launch('k', double);
+        await first;
+        const second = rt.shutdown();
+        await launching.catch(() => undefined);
+        await second;
+        expect(rt.kernelIds).toEqual([]);
+        expect(rt.isActive).toBe(false);
+      });
+
       it('an output priority above 255 counts as 255 on both backends (no error, nothing lost)', async () => {
         const rt = await runtime();
         const up = defineRingKernel({
@@ -441,6 +505,52 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         await Promise.all([ticked, aborted, sent, terminated]);
         expect(order[0]).toBe('aborted: AbortError');
         expect(order).toContain('sent');
+      });
+
+      it('during another kernel\'s long tick: a waiting send takes its message as it was at the call, whatever the caller does to its objects later (review finding)', async () => {
+        const rt = await runtime();
+        await rt.launch('slow', slow);
+        await rt.launch('k', double, { inputQueueSize: 16 });
+        await rt.activate('slow');
+        await rt.activate('k');
+        const ticked = rt.sendAndReceive('slow', num(0, SLOW_ROUNDS));
+        await new Promise((r) => setTimeout(r, 5)); // the tick is in flight now
+        const m = num(0, 0);
+        const sends: Promise<void>[] = [];
+        for (const v of [1, 2, 3]) {
+          m.v = v;
+          m.id = v;
+          sends.push(rt.send('k', m));
+        }
+        const batch: (ReturnType<typeof num> | null)[] = [num(7, 7), num(8, 8)];
+        sends.push(rt.sendMany('k', batch as ReturnType<typeof num>[]));
+        batch[0] = null; // a message the call already checked cannot go bad later
+        await Promise.all([ticked, ...sends]);
+        await rt.idle();
+        expect(rt.isActive).toBe(true);
+        expect(((await rt.receiveMany('k', 10)) as { id: number; v: number }[]).map((x) => [x.id, x.v])).toEqual([[1, 2], [2, 4], [3, 6], [7, 14], [8, 16]]);
+      });
+
+      it('a launch that fails while a terminate of it waits leaves nothing that touches a later kernel of the same id (review finding)', async () => {
+        const rt = await runtime();
+        await rt.launch('slow', slow);
+        await rt.activate('slow');
+        const bad = defineRingKernel({ name: 'bad', input: Num, output: Num, wgsl: 'fn handle(msg: Num, priority: u32) { nonsense(); }', cpu: () => undefined });
+        const ticked = rt.sendAndReceive('slow', num(0, SLOW_ROUNDS));
+        await new Promise((r) => setTimeout(r, 5)); // the tick is in flight now
+        const launching = rt.launch('x', bad);
+        await launchedRecord(rt, 'x'); // (CREATED: its WGSL compiles)
+        const terminating = rt.terminate('x');
+        await expect(launching).rejects.toThrow();
+        await rt.launch('x', double);
+        await rt.activate('x');
+        const reply = rt.sendAndReceive('x', num(5, 5));
+        await terminating;
+        await ticked;
+        expect(await reply).toEqual(num(10, 5, 128));
+        await rt.idle();
+        expect(rt.trackedRequests).toBe(0);
+        expect(rt.isActive).toBe(true);
       });
     }
 

@@ -207,12 +207,15 @@ export class RingKernelRuntime {
   private async stop(): Promise<void> {
     if (this.starting === null) return;
     await this.starting.catch(() => undefined);
-    for (const r of this.upstreamFirst([...this.kernels.values()])) {
-      if (this.kernels.get(r.id) !== r) continue;
-      // a kernel a terminate() of the caller's is taking down: that one finishes first, so the
-      // kernels downstream of it may be terminated after it
-      if (r.terminating !== null) await r.terminating.catch(() => undefined);
-      else await this.terminateRecord(r, 'the runtime was shut down').catch(() => undefined);
+    // until none is left: a launch that was under way when this began is terminated too
+    for (let pass = 0; this.kernels.size > 0 && pass < 8; pass++) {
+      for (const r of this.upstreamFirst([...this.kernels.values()])) {
+        if (this.kernels.get(r.id) !== r) continue;
+        // a kernel a terminate() of the caller's is taking down: that one finishes first, so the
+        // kernels downstream of it may be terminated after it
+        if (r.terminating !== null) await r.terminating.catch(() => undefined);
+        else await this.terminateRecord(r, 'the runtime was shut down').catch(() => undefined);
+      }
     }
     await this.scheduler.settled();
     const backend = this.backend;
@@ -276,8 +279,9 @@ export class RingKernelRuntime {
     } finally {
       record.launching = null;
     }
-    if (this.kernels.get(id) !== record || this.lostError !== null) {
+    if (this.kernels.get(id) !== record || this.lostError !== null || this.backend !== backend) {
       // the device was lost (or the runtime shut down) while the kernel was created: free it, refuse
+      this.forget(record);
       const error = this.lostError ?? new Error(`launch('${id}'): the runtime was shut down while the kernel was created`);
       await kernel.dispose(error).catch(() => undefined);
       throw error;
@@ -290,7 +294,7 @@ export class RingKernelRuntime {
   private downstreamFor(id: string, sendsTo: string): KernelRecord {
     const downstream = this.kernels.get(sendsTo);
     if (downstream === undefined) throw new KernelNotFoundError(sendsTo, ` to send to (launch '${id}' with sendsTo: '${sendsTo}')`);
-    if (downstream.kernel === null || downstream.state === KernelState.TERMINATING || downstream.state === KernelState.TERMINATED) {
+    if (downstream.kernel === null || downstream.terminating !== null || downstream.state === KernelState.TERMINATING || downstream.state === KernelState.TERMINATED) {
       throw new KernelStateError(sendsTo, downstream.state, 'launch', `kernel '${id}' cannot send to it`);
     }
     return downstream;
@@ -355,6 +359,8 @@ export class RingKernelRuntime {
    * and its queues and GPU buffers are freed. Refused while another kernel sends to it.
    */
   async terminate(id: string): Promise<void> {
+    const under = this.lostError === null && typeof id === 'string' ? this.kernels.get(id) : undefined;
+    if (under?.terminating) return under.terminating; // one under way: this call is the same terminate
     const r = this.record(id, 'terminate');
     await this.terminateRecord(r, 'the kernel was terminated');
   }
@@ -373,23 +379,26 @@ export class RingKernelRuntime {
   private async takeDown(r: KernelRecord, why: string): Promise<void> {
     const id = r.id;
     if (r.launching !== null) await r.launching.catch(() => undefined);
+    // (its launch failed, or the runtime lost its device: there is nothing left to take down,
+    // and the id may already be another kernel's)
+    if (this.kernels.get(id) !== r) return;
     r.state = KernelState.TERMINATING;
     r.clock.setActive(false);
-    await this.scheduler.settled();
-    // sends made before terminate that waited for that tick's readback are made now (no send is
-    // admitted to a kernel on its way out, so every one of them was made before); the flush
-    // below carries them out
-    this.applyDeferred((d) => d.record === r);
-    // Operations the caller made before terminate are carried out first, as they would be at
-    // once on the CPU: a receive of an output that is there gets it (GPU queues record operations
-    // until the next submission; discarding them would lose that output).
-    while (r.kernel !== null && r.kernel.hasHostWork && this.backend !== null && this.lostError === null) await this.scheduler.nextTick();
-    const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', `${why} while the operation waited`);
-    const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', `${why} while the operation waited`);
-    // the requests whose messages this kernel held are gone with them; those already downstream are answered there
-    this.requests.kernelTerminated(id, new KernelStateError(id, KernelState.TERMINATED, 'send', `${why}: the request's message was still in its input queue`));
-    r.kernel?.rejectWaiters(sendGone, receiveGone);
     try {
+      await this.scheduler.settled();
+      // sends made before terminate that waited for that tick's readback are made now (no send is
+      // admitted to a kernel on its way out, so every one of them was made before); the flush
+      // below carries them out
+      this.applyDeferred((d) => d.record === r);
+      // Operations the caller made before terminate are carried out first, as they would be at
+      // once on the CPU: a receive of an output that is there gets it (GPU queues record operations
+      // until the next submission; discarding them would lose that output).
+      while (r.kernel !== null && r.kernel.hasHostWork && this.backend !== null && this.lostError === null) await this.scheduler.nextTick();
+      const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', `${why} while the operation waited`);
+      const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', `${why} while the operation waited`);
+      // the requests whose messages this kernel held are gone with them; those already downstream are answered there
+      this.requests.kernelTerminated(id, new KernelStateError(id, KernelState.TERMINATED, 'send', `${why}: the request's message was still in its input queue`));
+      r.kernel?.rejectWaiters(sendGone, receiveGone);
       await r.kernel?.dispose(receiveGone);
     } finally {
       r.state = KernelState.TERMINATED;
@@ -434,7 +443,7 @@ export class RingKernelRuntime {
       const r = this.record(id, 'send');
       const wait = readWait(options);
       r.def.input.check(message);
-      return this.admit(r, wait, 'send', (w) => r.kernel!.send(message, 0, w));
+      return this.admit(r, wait, 'send', [message], (ms, w) => r.kernel!.send(ms[0], 0, w));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -447,7 +456,7 @@ export class RingKernelRuntime {
       if (!Array.isArray(messages)) throw new TypeError('sendMany expects an array of messages');
       const wait = readWait(options);
       for (const m of messages) r.def.input.check(m);
-      return this.admit(r, wait, 'sendMany', (w) => r.kernel!.sendMany(messages, w));
+      return this.admit(r, wait, 'sendMany', messages, (ms, w) => r.kernel!.sendMany(ms, w));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -467,7 +476,7 @@ export class RingKernelRuntime {
       // copied now: the caller may reuse its arrays while the send waits
       const w = words.slice();
       const p = priorities.slice();
-      return this.admit(r, wait, 'sendManyPacked', (o) => r.kernel!.sendManyPacked(w, p, o));
+      return this.admit(r, wait, 'sendManyPacked', [], (_, o) => r.kernel!.sendManyPacked(w, p, o));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -527,7 +536,7 @@ export class RingKernelRuntime {
       r.def.input.check(message);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       const { tag, reply } = this.requests.open(id, this.chainEnd(r).id, wait);
-      this.admit(r, wait, 'sendAndReceive', (w) => r.kernel!.send(message, tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
+      this.admit(r, wait, 'sendAndReceive', [message], (ms, w) => r.kernel!.send(ms[0], tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
       return reply as Promise<Output<T>>;
     } catch (error) {
       return Promise.reject(error);
@@ -619,7 +628,8 @@ export class RingKernelRuntime {
   private record(id: string, operation: 'activate' | 'deactivate' | 'reactivate' | 'terminate' | 'send' | 'receive'): KernelRecord {
     if (this.lostError) throw this.lostError;
     const r = this.get(id);
-    checkTransition(id, r.state, operation);
+    // (a terminate called while the kernel was still launching: it is on its way out already)
+    checkTransition(id, r.terminating !== null ? KernelState.TERMINATING : r.state, operation);
     return r;
   }
 
@@ -646,13 +656,22 @@ export class RingKernelRuntime {
    * time, and its message is then not sent. (A timeout of 0 is decided at the readback: before
    * it the room is not known.)
    */
-  private admit(record: KernelRecord, wait: Wait | undefined, op: SendOperation, run: (wait: WaitOptions | undefined) => Promise<void>): Promise<void> {
+  private admit(
+    record: KernelRecord,
+    wait: Wait | undefined,
+    op: SendOperation,
+    messages: readonly object[],
+    send: (messages: readonly object[], wait: WaitOptions | undefined) => Promise<void>,
+  ): Promise<void> {
     if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
     if (!this.scheduler.inFlight && this.deferred.length === 0) {
-      const p = run(wait).catch((error: unknown) => Promise.reject(namedFull(op, record, error)));
+      const p = send(messages, wait).catch((error: unknown) => Promise.reject(namedFull(op, record, error)));
       this.scheduler.request();
       return p;
     }
+    // the messages as they are now (checked already): the caller may change its objects while the send waits
+    const kept = messages.map((m) => record.def.input.copy(m));
+    const run = (w: WaitOptions | undefined): Promise<void> => send(kept, w);
     return new Promise<void>((resolve, reject) => {
       const d: DeferredSend = { record, wait, since: performance.now(), run, resolve: resolve as (v: unknown) => void, reject, op };
       const timeout = wait?.timeout;
@@ -694,7 +713,14 @@ export class RingKernelRuntime {
       }
       let wait: WaitOptions | undefined = w;
       if (w?.timeout !== undefined && w.timeout !== Infinity) wait = { signal: w.signal, timeout: Math.max(0, w.timeout - (performance.now() - d.since)) };
-      d.run(wait).then(d.resolve, (error: unknown) => d.reject(namedFull(d.op, d.record, error)));
+      // (one send failing, even synchronously, rejects that send only)
+      let sent: Promise<unknown>;
+      try {
+        sent = d.run(wait);
+      } catch (error) {
+        sent = Promise.reject(error);
+      }
+      sent.then(d.resolve, (error: unknown) => d.reject(namedFull(d.op, d.record, error)));
     }
     this.scheduler.request();
   }
