@@ -8,6 +8,7 @@ import {
   KernelNotFoundError,
   KernelStateError,
   acquireDevice,
+  sharedDevice,
   NoReplyError,
   QueueFullError,
   QueueTimeoutError,
@@ -16,7 +17,7 @@ import {
   defineRingKernel,
   type MessageSchema,
 } from 'ringkernel';
-import { Num, addTen, double, picky } from './runtime-kernels.js';
+import { Num, addTen, counter, double, picky } from './runtime-kernels.js';
 
 const num = (v: number, id: number, priority?: number) => ({ v, id, ...(priority === undefined ? {} : { priority }) });
 
@@ -371,6 +372,31 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         expect(rt.isActive).toBe(false);
       });
 
+      it('terminating a kernel and the one it sends to, in one turn: the second follows the first (review finding)', async () => {
+        const rt = await runtime();
+        await rt.launch('d', addTen);
+        await rt.launch('u', double, { sendsTo: 'd' });
+        await Promise.all([rt.terminate('u'), rt.terminate('d')]);
+        expect(rt.kernelIds).toEqual([]);
+      });
+
+      it('kernelScope terminates its own kernel and every kernel sending to it, whatever its body launched or relaunched (review finding)', async () => {
+        const rt = await runtime();
+        const result = await rt.kernelScope('d', addTen, {}, async () => {
+          await rt.launch('u', double, { sendsTo: 'd' });
+          await rt.launch('w', double, { sendsTo: 'u' });
+          return 'done';
+        });
+        expect(result).toBe('done');
+        expect(rt.kernelIds).toEqual([]);
+        // a body that terminates its kernel and launches another under the same id: that one is the body's
+        await rt.kernelScope('s', double, {}, async () => {
+          await rt.terminate('s');
+          await rt.launch('s', addTen);
+        });
+        expect(rt.kernelIds).toEqual(['s']);
+      });
+
       it('an output priority above 255 counts as 255 on both backends (no error, nothing lost)', async () => {
         const rt = await runtime();
         const up = defineRingKernel({
@@ -439,6 +465,36 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
     });
 
     if (backend === 'gpu') {
+      it('once a terminate made during launch is under way the kernel reads as terminating, and its state is refused (review finding)', async () => {
+        const rt = await runtime();
+        const launching = rt.launch('s', counter);
+        await launchedRecord(rt, 's');
+        const terminating = rt.terminate('s');
+        await launching;
+        expect(rt.state('s')).toBe('terminating');
+        const reading = rt.readState('s');
+        const writing = rt.writeState('s', new Uint32Array(4));
+        for (const call of [reading, writing]) {
+          const e = await call.then(() => 'accepted', (x: unknown) => x);
+          expect(e instanceof KernelStateError || e instanceof KernelNotFoundError, String(e)).toBe(true);
+        }
+        await terminating;
+      });
+
+      it('after the shared device is lost: start rejects with the loss; after shutdown the runtime starts afresh on a new device (review finding)', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double);
+        const { device } = await sharedDevice();
+        device.destroy();
+        for (let i = 0; i < 200 && rt.isActive; i++) await new Promise((r) => setTimeout(r, 5));
+        expect(rt.isActive).toBe(false);
+        await expect(rt.start()).rejects.toBeInstanceOf(DeviceLostError);
+        await rt.shutdown();
+        await rt.launch('k', double);
+        await rt.activate('k');
+        expect(await rt.sendAndReceive('k', num(4, 1))).toEqual(num(8, 1, 128));
+      });
+
       it('restarting on a lost device of the caller\'s rejects with DeviceLostError instead of looking alive', async () => {
         const { device } = await acquireDevice();
         const rt = await RingKernelRuntime.create({ backend: 'gpu', device });

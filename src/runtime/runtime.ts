@@ -120,6 +120,11 @@ function namedFull(op: SendOperation, r: KernelRecord, error: unknown): unknown 
   return new QueueFullError(`${op}('${id}'): kernel '${id}''s input queue: ${error.message}`, error.accepted);
 }
 
+/** A kernel's state as callers see it: TERMINATING from the moment a terminate of it is under way. */
+function stateOf(r: KernelRecord): KernelStateValue {
+  return r.terminating !== null && r.state !== KernelState.TERMINATED ? KernelState.TERMINATING : r.state;
+}
+
 /** A kernel sending to `downstream` needs room there for one message's maxEmits outputs, or it could never run. */
 function checkRoom(id: string, def: RingKernelDefinition, downstream: KernelRecord): void {
   if (downstream.config.inputQueueSize < def.maxEmits) {
@@ -172,6 +177,8 @@ export class RingKernelRuntime {
   start(): Promise<void> {
     // (a start during shutdown starts again once the shutdown is done, not before it)
     if (this.stopping !== null) return this.stopping.then(() => this.start());
+    // (a runtime whose device was lost stays lost until it is shut down: then it may start afresh)
+    if (this.lostError !== null && this.starting !== null) return Promise.reject(this.lostError);
     this.starting ??= (async () => {
       // (cleared before, not after: a loss the backend reports while it starts must stick)
       this.lostError = null;
@@ -221,6 +228,7 @@ export class RingKernelRuntime {
     const backend = this.backend;
     this.backend = null;
     this.starting = null;
+    this.lostError = null; // (what was lost went with the backend: a later start is a fresh one)
     await backend?.dispose();
   }
 
@@ -367,12 +375,15 @@ export class RingKernelRuntime {
 
   /** terminate(); `why` ends the message of what it rejects. */
   private terminateRecord(r: KernelRecord, why: string): Promise<void> {
-    const upstream = this.upstreamOf(r).filter((u) => u.state !== KernelState.TERMINATED);
-    if (upstream.length > 0) {
-      return Promise.reject(new KernelStateError(r.id, r.state, 'terminate', `kernel '${upstream[0].id}' sends to it (terminate it first)`));
+    if (r.terminating !== null) return r.terminating; // (a second terminate joins the first)
+    const upstream = this.upstreamOf(r);
+    const live = upstream.find((u) => u.terminating === null);
+    if (live !== undefined) {
+      return Promise.reject(new KernelStateError(r.id, r.state, 'terminate', `kernel '${live.id}' sends to it (terminate it first)`));
     }
-    // (a second terminate while the first waits for the launch to finish joins it)
-    r.terminating ??= this.takeDown(r, why);
+    // kernels sending to it that are on their way out: this terminate follows theirs
+    const after = upstream.map((u) => u.terminating!.catch(() => undefined));
+    r.terminating = after.length === 0 ? this.takeDown(r, why) : Promise.all(after).then(() => this.takeDown(r, why));
     return r.terminating;
   }
 
@@ -409,19 +420,26 @@ export class RingKernelRuntime {
   /** Launches and activates a kernel, runs `body`, and terminates the kernel (and any that send to it) afterwards, even when `body` throws. */
   async kernelScope<R>(id: string, def: RingKernelDefinition, config: LaunchConfig, body: () => R | Promise<R>): Promise<R> {
     await this.launch(id, def, config);
+    // (this kernel, not the id: a body may terminate it and launch another of the same id)
+    const r = this.kernels.get(id)!;
     try {
       await this.activate(id);
       return await body();
     } finally {
-      await this.terminateWithUpstream(id);
+      await this.terminateWithUpstream(r);
     }
   }
 
-  private async terminateWithUpstream(id: string): Promise<void> {
-    const r = this.kernels.get(id);
-    if (r === undefined) return;
-    for (const u of this.upstreamOf(r)) await this.terminateWithUpstream(u.id);
-    if (this.kernels.get(id) === r) await this.terminate(id);
+  /**
+   * Terminates `r` and every kernel that sends to it, upstream first. Every terminate is begun in
+   * this turn (so from now on no kernel can start sending to one of them); each follows those of
+   * the kernels sending to it.
+   */
+  private terminateWithUpstream(r: KernelRecord): Promise<void> {
+    if (this.kernels.get(r.id) !== r) return Promise.resolve();
+    if (r.terminating !== null) return r.terminating;
+    const upstream = this.upstreamOf(r).map((u) => this.terminateWithUpstream(u));
+    return Promise.all([...upstream, this.terminateRecord(r, 'the kernel was terminated')]).then(() => undefined);
   }
 
   /** The last kernel of `r`'s sendsTo chain (r itself when it sends to none). */
@@ -433,7 +451,7 @@ export class RingKernelRuntime {
 
   /** The kernel's lifecycle state (throws KernelNotFoundError for an unknown or terminated kernel). */
   state(id: string): KernelStateValue {
-    return this.get(id).state;
+    return stateOf(this.get(id));
   }
 
   // ---------------------------------------------------------------- messages
@@ -611,9 +629,9 @@ export class RingKernelRuntime {
 
   private snapshot(r: KernelRecord): KernelTelemetry {
     const k = r.kernel;
-    if (k === null) return r.clock.snapshot(r.id, r.state, { processed: 0, emitted: 0, dropped: 0, errors: 0, lastError: null }, 0, 0, 0); // still launching
+    if (k === null) return r.clock.snapshot(r.id, stateOf(r), { processed: 0, emitted: 0, dropped: 0, errors: 0, lastError: null }, 0, 0, 0); // still launching
     const outputDepth = k.downstream ? k.downstream.inputSize : k.outputSize;
-    return r.clock.snapshot(r.id, r.state, k.counters(), k.inputSize, outputDepth, k.gpuBytes);
+    return r.clock.snapshot(r.id, stateOf(r), k.counters(), k.inputSize, outputDepth, k.gpuBytes);
   }
 
   // ---------------------------------------------------------------- internals
@@ -629,7 +647,7 @@ export class RingKernelRuntime {
     if (this.lostError) throw this.lostError;
     const r = this.get(id);
     // (a terminate called while the kernel was still launching: it is on its way out already)
-    checkTransition(id, r.terminating !== null ? KernelState.TERMINATING : r.state, operation);
+    checkTransition(id, stateOf(r), operation);
     return r;
   }
 
@@ -645,7 +663,7 @@ export class RingKernelRuntime {
   private stateful(id: string): KernelRecord {
     if (this.lostError) throw this.lostError;
     const r = this.get(id);
-    if (r.kernel === null || r.state === KernelState.TERMINATING) throw new KernelStateError(id, r.state, 'send', 'its state is not available');
+    if (r.kernel === null || stateOf(r) === KernelState.TERMINATING) throw new KernelStateError(id, stateOf(r), 'send', 'its state is not available');
     if (r.def.state === undefined) throw new TypeError(`kernel '${id}' has no state (define it with state: { type, bytes })`);
     return r;
   }
