@@ -397,6 +397,33 @@ export function runtimeDefectSuite(backend: 'cpu' | 'gpu'): void {
         expect(rt.kernelIds).toEqual(['s']);
       });
 
+      // (the backend's loss hook, called by hand: the moments these races need cannot be timed from outside)
+      const lose = (rt: RingKernelRuntime, message: string) => (rt as unknown as { onLost(e: Error): void }).onLost(new Error(message));
+
+      it('a loss reported while the runtime starts: start rejects, and after shutdown it starts afresh (review finding)', async () => {
+        const rt = new RingKernelRuntime({ backend });
+        open.push(rt);
+        const starting = rt.start();
+        lose(rt, 'lost during start');
+        await expect(starting).rejects.toThrow('lost during start');
+        await rt.shutdown();
+        await rt.launch('k', double);
+        await rt.activate('k');
+        expect(await rt.sendAndReceive('k', num(1, 1))).toEqual(num(2, 1, 128));
+      });
+
+      it('a loss as kernelScope\'s launch resolves: it rejects with the loss, not a TypeError (review finding)', async () => {
+        const rt = await runtime();
+        const launch = rt.launch.bind(rt);
+        Object.defineProperty(rt, 'launch', {
+          value: async (...args: Parameters<RingKernelRuntime['launch']>) => {
+            await launch(...args);
+            lose(rt, 'lost right after launch');
+          },
+        });
+        await expect(rt.kernelScope('k', double, {}, () => 'body ran')).rejects.toThrow('lost right after launch');
+      });
+
       it('an output priority above 255 counts as 255 on both backends (no error, nothing lost)', async () => {
         const rt = await runtime();
         const up = defineRingKernel({

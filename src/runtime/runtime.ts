@@ -212,7 +212,10 @@ export class RingKernelRuntime {
   }
 
   private async stop(): Promise<void> {
-    if (this.starting === null) return;
+    if (this.starting === null) {
+      this.lostError = null; // (a loss during a start that failed: nothing is held, a later start is a fresh one)
+      return;
+    }
     await this.starting.catch(() => undefined);
     // until none is left: a launch that was under way when this began is terminated too
     for (let pass = 0; this.kernels.size > 0 && pass < 8; pass++) {
@@ -303,7 +306,7 @@ export class RingKernelRuntime {
     const downstream = this.kernels.get(sendsTo);
     if (downstream === undefined) throw new KernelNotFoundError(sendsTo, ` to send to (launch '${id}' with sendsTo: '${sendsTo}')`);
     if (downstream.kernel === null || downstream.terminating !== null || downstream.state === KernelState.TERMINATING || downstream.state === KernelState.TERMINATED) {
-      throw new KernelStateError(sendsTo, downstream.state, 'launch', `kernel '${id}' cannot send to it`);
+      throw new KernelStateError(sendsTo, stateOf(downstream), 'launch', `kernel '${id}' cannot send to it`);
     }
     return downstream;
   }
@@ -379,7 +382,7 @@ export class RingKernelRuntime {
     const upstream = this.upstreamOf(r);
     const live = upstream.find((u) => u.terminating === null);
     if (live !== undefined) {
-      return Promise.reject(new KernelStateError(r.id, r.state, 'terminate', `kernel '${live.id}' sends to it (terminate it first)`));
+      return Promise.reject(new KernelStateError(r.id, stateOf(r), 'terminate', `kernel '${live.id}' sends to it (terminate it first)`));
     }
     // kernels sending to it that are on their way out: this terminate follows theirs
     const after = upstream.map((u) => u.terminating!.catch(() => undefined));
@@ -421,7 +424,8 @@ export class RingKernelRuntime {
   async kernelScope<R>(id: string, def: RingKernelDefinition, config: LaunchConfig, body: () => R | Promise<R>): Promise<R> {
     await this.launch(id, def, config);
     // (this kernel, not the id: a body may terminate it and launch another of the same id)
-    const r = this.kernels.get(id)!;
+    const r = this.kernels.get(id);
+    if (r === undefined) throw this.lostError ?? new KernelNotFoundError(id); // (lost, or terminated, as launch resolved)
     try {
       await this.activate(id);
       return await body();
