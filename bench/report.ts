@@ -59,6 +59,16 @@ function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
 
+/** A rate in the SI prefix that fits it, three significant digits: `4.60 k`, `170 k`, `2.91 M`, `512`. */
+export function fmtRate(perSec: number): string {
+  if (!Number.isFinite(perSec)) return String(perSec);
+  for (const [scale, prefix] of [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']] as const) {
+    // (rounded first: 999_600 reads 1.00 M, not 1000 k)
+    if (Number((perSec / scale).toPrecision(3)) >= 1) return `${(perSec / scale).toPrecision(3)} ${prefix}`;
+  }
+  return perSec >= 1 ? perSec.toPrecision(3) : perSec.toPrecision(2);
+}
+
 /** Renders the whole report as text for stdout. */
 export function formatReport(report: Report): string {
   const m = report.machine;
@@ -95,8 +105,9 @@ export function formatReport(report: Report): string {
     const width = Math.max(14, ...labels.map((l) => l.length)) + 2;
     const baseline = rows.find((r) => r.baseline)?.baseline;
     const ratioHead = baseline ? `x vs ${baseline}` : 'ratio';
+    const rateWidth = Math.max(12, unit.length + 4);
     out.push(
-      `   ${pad('implementation', width)}${pad(`M ${unit}/s`, 12, true)}${pad('±', 7, true)}` +
+      `   ${pad('implementation', width)}${pad(`${unit}/s`, rateWidth, true)}${pad('±', 7, true)}` +
         `${pad('p50/op', 11, true)}${pad('p99/op', 11, true)}   ${ratioHead}`,
     );
     rows.forEach((r, i) => {
@@ -106,11 +117,11 @@ export function formatReport(report: Report): string {
         out.push(`   ${label}skipped: ${r.skipped}`);
         return;
       }
-      const mops = (r.opsPerSec / 1e6).toFixed(r.opsPerSec < 1e5 ? 4 : 2);
+      const rate = fmtRate(r.opsPerSec);
       const spread = r.spread === null ? '-' : `${(r.spread * 100).toFixed(1)}%`;
       const ratio = r.ratio === null ? '-' : `${r.ratio < 0.1 ? r.ratio.toPrecision(2) : r.ratio.toFixed(2)}x`;
       out.push(
-        `   ${label}${pad(mops, 12, true)}${pad(spread, 7, true)}` +
+        `   ${label}${pad(rate, rateWidth, true)}${pad(spread, 7, true)}` +
           `${pad(fmtNs(r.p50Ns ?? NaN), 11, true)}${pad(fmtNs(r.p99Ns ?? NaN), 11, true)}   ${ratio}`,
       );
     });
@@ -137,9 +148,11 @@ export function formatReport(report: Report): string {
   out.push(...wrap(`latency: ${LATENCY_NOTE}`, 100, '', '  '));
   out.push('');
 
-  if (report.targets.length > 0) {
+  // (an --only run reports the targets it measured; the others would all read 'not measured')
+  const targets = report.config.only ? report.targets.filter((t) => t.met !== null) : report.targets;
+  if (targets.length > 0) {
     out.push('targets (reported, not asserted):');
-    for (const t of report.targets) {
+    for (const t of targets) {
       const verdict = t.met === null ? 'n/a   ' : t.met ? 'MET   ' : 'MISSED';
       out.push(`  ${verdict} ${t.target}: ${t.measured}`);
     }

@@ -42,8 +42,8 @@ const times2 = defineRingKernel({
 });
 
 const BATCHES = [1, 64, 1024, 16384, 65536] as const;
-const PUBLISHED_ROUND_TRIP = 'PyDotCompute (host asyncio "ring kernels"): actor round trip p50 63 us, p99 131 us';
-const PUBLISHED_THROUGHPUT = 'PyDotCompute: 46-76 K msgs/s; 1 -> 8 actors +12%';
+const PUBLISHED_ROUND_TRIP = 'PyDotCompute, a Python library whose "ring kernels" are asyncio tasks on the host (no GPU): its own published actor round trip, p50 63 us, p99 131 us';
+const PUBLISHED_THROUGHPUT = 'PyDotCompute, a Python library whose "ring kernels" are asyncio tasks on the host (no GPU): its own published 46-76 k msgs/s, +12% from 1 to 8 actors';
 
 type Backend = 'gpu' | 'cpu';
 
