@@ -47,7 +47,7 @@ interface Planned {
  * Applies `--only`: a case runs if its workload (group name, id or title) or its implementation
  * name contains one of the names. Returns the plan and a sentence saying what matched.
  */
-function plan(all: Array<{ group: WorkloadGroup; workload: Workload }>, only: string[] | null): { planned: Planned[]; matched: string } {
+function plan(all: Array<{ group: WorkloadGroup; workload: Workload }>, only: string[] | null, measurements: string[]): { planned: Planned[]; matched: string } {
   if (!only) return { planned: all.map((x) => ({ ...x, specs: x.workload.cases })), matched: '' };
   const hits = (text: string): boolean => only.some((n) => text.toLowerCase().includes(n));
   const impls = new Set<string>();
@@ -63,7 +63,8 @@ function plan(all: Array<{ group: WorkloadGroup; workload: Workload }>, only: st
     });
     if (specs.length > 0) planned.push({ group, workload, specs });
   }
-  if (planned.length === 0) {
+  const measured = measurements.filter((m) => hits(m));
+  if (planned.length === 0 && measured.length === 0) {
     const allImpls = [...new Set(all.flatMap((x) => x.workload.cases.map((s) => s.impl)))];
     throw new UsageError(
       `--only ${only.join(',')} matched nothing.\n` +
@@ -74,7 +75,7 @@ function plan(all: Array<{ group: WorkloadGroup; workload: Workload }>, only: st
   const list = (s: Set<string>): string => (s.size ? [...s].join(', ') : 'none');
   return {
     planned,
-    matched: `--only ${only.join(',')}: implementations matched: ${list(impls)}; workloads matched: ${list(workloads)}`,
+    matched: `--only ${only.join(',')}: implementations matched: ${list(impls)}; workloads matched: ${list(workloads)}${measured.length > 0 ? `; measurements matched: ${measured.length}` : ''}`,
   };
 }
 
@@ -108,7 +109,8 @@ export async function runSession(
     }
     for (const workload of group.workloads(config)) available.push({ group, workload });
   }
-  const { planned, matched } = plan(available, only);
+  const measurementNames = groups.filter((g) => wanted(g, config, only)).flatMap((g) => (g.measurements?.(config) ?? []).map((m) => `${g.name} ${m.id} ${m.title}`));
+  const { planned, matched } = plan(available, only, measurementNames);
   if (matched) note(matched); // before a run of minutes, not after it
 
   const rows: Row[] = [];
