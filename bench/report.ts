@@ -51,7 +51,7 @@ export interface Report {
   elapsedSeconds: number;
 }
 
-export function writeJson(file: string, report: Report): void {
+export function writeJson(file: string, report: Report | object): void {
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
 }
 

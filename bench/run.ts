@@ -13,6 +13,7 @@ import { runInNewContext } from 'node:vm';
 import { cpuGroup } from './cpu-workloads.js';
 import { gpuGroup, gpuThroughputSvg } from './gpu-workloads.js';
 import { runtimeGroup } from './runtime-workloads.js';
+import { formatProfile, tickProfile } from './profile.js';
 import { LATENCY_NOTE, setGarbageCollector, type WorkloadGroup } from './harness.js';
 import { formatReport, machineInfo, Progress, writeJson, type Report } from './report.js';
 import { FULL, QUICK, UsageError, runSession, type SessionResult } from './session.js';
@@ -30,6 +31,8 @@ export interface BenchOptions {
   only: string[] | null;
   /** Run the GPU group in headless Chromium instead of in this process. */
   browser: boolean;
+  /** Instead of the workloads, profile GPU ticks (bench/profile.ts). */
+  profile?: boolean;
 }
 
 /** Fails before a long run, not after it, when an output file could not be written. */
@@ -78,6 +81,16 @@ export async function bench(opts: BenchOptions): Promise<void> {
     process.stderr.write(`${text}\n`);
   };
 
+  if (opts.profile === true) {
+    const profile = await tickProfile(opts.quick, (text) => update(text, true));
+    progress.done();
+    process.stdout.write(formatProfile(profile));
+    if (opts.json) {
+      writeJson(opts.json, { tool: 'ringkernel bench --profile', version: packageVersion(), machine, ...profile, elapsedSeconds: (performance.now() - started) / 1000 });
+      process.stderr.write(`wrote ${opts.json}\n`);
+    }
+    return;
+  }
   let session: SessionResult;
   if (opts.browser) {
     const run = await runInBrowser(config, opts.only, update, note);

@@ -25,10 +25,10 @@ import { device, floorSpec } from './gpu-workloads.js';
 import { streamingMeasurement } from './streaming.js';
 import { tickFloorSpec } from './tick-floor.js';
 
-const Item = defineMessage({ name: 'Item', fields: { v: 'u32', id: 'u32' } });
+export const Item = defineMessage({ name: 'Item', fields: { v: 'u32', id: 'u32' } });
 type Item = typeof Item.type;
 
-const plusOne = defineRingKernel({
+export const plusOne = defineRingKernel({
   name: 'plusOne',
   input: Item,
   output: Item,
@@ -37,7 +37,7 @@ const plusOne = defineRingKernel({
     ctx.emit({ v: m.v + 1, id: m.id, priority: m.priority });
   },
 });
-const times2 = defineRingKernel({
+export const times2 = defineRingKernel({
   name: 'times2',
   input: Item,
   output: Item,
@@ -51,7 +51,7 @@ const BATCHES = [1, 64, 1024, 16384, 65536] as const;
 const STREAM_BATCHES = [1, 64, 4096] as const;
 
 /** The three stages of the pipeline and stream workloads, downstream first: a (x2) -> b (+1) -> c (x2). */
-async function launchPipeline(rt: RingKernelRuntime, size: number, maxMessagesPerTick?: number): Promise<void> {
+export async function launchPipeline(rt: RingKernelRuntime, size: number, maxMessagesPerTick?: number): Promise<void> {
   const config = { inputQueueSize: size, ...(maxMessagesPerTick === undefined ? {} : { maxMessagesPerTick }) };
   await rt.launch('c', times2, { ...config, outputQueueSize: size });
   await rt.launch('b', plusOne, { ...config, sendsTo: 'c' });

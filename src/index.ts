@@ -19,6 +19,8 @@ export type { MessageSchema, FieldType, FieldValue, MessageOf, FieldLayout, Scal
 export { GpuUnavailableError, DeviceLostError, GpuQueueError, GpuOutOfMemoryError } from './device/errors.js';
 export { acquireDevice, requestAdapter, describeAdapter, sharedDevice } from './device/acquire.js';
 export type { AdapterReport, AcquiredDevice } from './device/acquire.js';
+export { profileSubmissions, MAX_TIMED_DISPATCHES } from './device/profile.js';
+export type { SubmissionTiming, DispatchTiming, SubmissionListener } from './device/profile.js';
 // the GPU queue
 export { GpuMessageQueue } from './gpu/gpu-queue.js';
 export type { GpuQueueOptions, PackedBatch } from './gpu/gpu-queue.js';
@@ -28,7 +30,7 @@ export { deviceApiWgsl, DEVICE_API_WGSL } from './gpu/device-api.js';
 export type { DeviceQueueBinding } from './gpu/device-api.js';
 // ring kernels
 export { RingKernelRuntime } from './runtime/runtime.js';
-export type { RuntimeOptions, LaunchConfig, Output, AnyFields } from './runtime/runtime.js';
+export type { RuntimeOptions, LaunchConfig, Output, AnyFields, TickTiming } from './runtime/runtime.js';
 export { defineRingKernel } from './runtime/kernel.js';
 export type { RingKernelDefinition, RingKernelSpec, KernelContext, KernelStateSpec, KernelStateLayout } from './runtime/kernel.js';
 export { KernelState } from './runtime/state.js';

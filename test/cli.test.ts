@@ -47,6 +47,8 @@ describe('ringkernel (the program)', () => {
     [['serve', '--port', 'x'], /--port x: expected a port number/],
     [['bench', '--only', ','], /--only needs a name/],
     [['serve', '--host', ''], /--host needs an address/],
+    [['bench', '--profile', '--only', 'x'], /--only is not an option of "bench --profile"/],
+    [['serve', '--profile'], /--profile is not an option of "serve"/],
   ])('%j is a usage error: exit 2 and a message', (args, message) => {
     const r = run(args);
     expect(r.status).toBe(2);

@@ -10,6 +10,7 @@ import { UsageError, bench, checkWritable, type BenchOptions } from '../../bench
 import { serveDemo } from './serve.js';
 
 const USAGE = `Usage: ringkernel bench [--quick] [--json FILE] [--svg FILE] [--only NAME] [--browser]
+       ringkernel bench --profile [--quick] [--json FILE]
        ringkernel serve [--port N] [--host HOST]
 
 ringkernel serve: serves the demo page (ring kernels you can drive, and the
@@ -32,6 +33,9 @@ Options:
                  NAME (case-insensitive; several names: --only a,b)
   --browser      run the GPU group in headless Chromium, on the browser's
                  WebGPU (needs Chromium and puppeteer-core)
+  --profile      instead of the workloads: where a GPU tick's time goes, each
+                 dispatch's GPU time (timestamp queries) and the host's phases,
+                 at batch 1, 1 Ki and 64 Ki through 1 and 3 kernels
   --port N       (serve) the port, default 8080; 0 picks a free one
   --host HOST    (serve) the address to listen on, default 127.0.0.1
   -h, --help     show this help
@@ -39,7 +43,7 @@ Options:
 
 type Command = { command: 'bench'; options: BenchOptions } | { command: 'serve'; port: number; host: string } | { command: 'help' };
 
-const BENCH_ONLY = ['quick', 'json', 'svg', 'only', 'browser'] as const;
+const BENCH_ONLY = ['quick', 'json', 'svg', 'only', 'browser', 'profile'] as const;
 const SERVE_ONLY = ['port', 'host'] as const;
 
 function parseCli(argv: string[]): Command {
@@ -55,6 +59,7 @@ function parseCli(argv: string[]): Command {
         svg: { type: 'string' },
         only: { type: 'string' },
         browser: { type: 'boolean' },
+        profile: { type: 'boolean' },
         port: { type: 'string' },
         host: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -81,6 +86,10 @@ function parseCli(argv: string[]): Command {
     if (host.trim() === '') throw new UsageError('--host needs an address (e.g. 127.0.0.1, ::1, or 0.0.0.0 for every interface)');
     return { command, port, host };
   }
+  if (values.profile === true) {
+    const other = (['svg', 'only', 'browser'] as const).find((name) => values[name] !== undefined);
+    if (other !== undefined) throw new UsageError(`--${other} is not an option of "bench --profile"`);
+  }
   if (values.json !== undefined) checkWritable(values.json, '--json');
   if (values.svg !== undefined) checkWritable(values.svg, '--svg');
   let only: string[] | null = null;
@@ -93,7 +102,7 @@ function parseCli(argv: string[]): Command {
   }
   return {
     command,
-    options: { quick: values.quick ?? false, json: values.json ?? null, svg: values.svg ?? null, only, browser: values.browser ?? false },
+    options: { quick: values.quick ?? false, json: values.json ?? null, svg: values.svg ?? null, only, browser: values.browser ?? false, profile: values.profile ?? false },
   };
 }
 

@@ -64,9 +64,10 @@ export const WANTED_STORAGE_BUFFERS_PER_STAGE = 16;
  * A new device. `limits: 'adapter'` asks for the adapter's largest storage binding and buffer
  * sizes; the default asks for the spec defaults (128 MiB per storage binding, 256 MiB per
  * buffer). Either way it asks for up to WANTED_STORAGE_BUFFERS_PER_STAGE storage buffers per
- * shader stage, as many as the adapter has.
+ * shader stage, as many as the adapter has. `features`: optional features to enable where the
+ * adapter has them (e.g. 'timestamp-query' for profiles); `device.features` says which it got.
  */
-export async function acquireDevice(options: { limits?: 'default' | 'adapter' } = {}): Promise<AcquiredDevice> {
+export async function acquireDevice(options: { limits?: 'default' | 'adapter'; features?: readonly GPUFeatureName[] } = {}): Promise<AcquiredDevice> {
   const adapter = await requestAdapter();
   const requiredLimits: Record<string, number> = {};
   const storageBuffers = Math.min(adapter.limits.maxStorageBuffersPerShaderStage, WANTED_STORAGE_BUFFERS_PER_STAGE);
@@ -75,7 +76,8 @@ export async function acquireDevice(options: { limits?: 'default' | 'adapter' } 
     requiredLimits.maxStorageBufferBindingSize = adapter.limits.maxStorageBufferBindingSize;
     requiredLimits.maxBufferSize = adapter.limits.maxBufferSize;
   }
-  const device = await adapter.requestDevice({ requiredLimits });
+  const requiredFeatures = (options.features ?? []).filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   return { device, adapter, info: describeAdapter(adapter) };
 }
 

@@ -25,6 +25,7 @@
 import { gpuErrorAsError } from './buffers.js';
 import { DeviceLostError, GpuOutOfMemoryError, GpuQueueError } from './errors.js';
 import { FAKE_TIMERS_MESSAGE, nextMacrotask, timersFaked } from '../platform/index.js';
+import { profilerOf, TimedPasses } from './profile.js';
 
 export interface Readback {
   /** The words read back, valid until `release()`. A step reads its ranges at the offsets `readback` gave it. */
@@ -79,16 +80,21 @@ class Encoding implements StepEncoder {
   words = 0;
   private open: GPUComputePassEncoder | null = null;
   readonly encoder: GPUCommandEncoder;
+  /** a profile with timestamps is on: every dispatch gets a timed pass of its own (profile.ts) */
+  readonly timed: TimedPasses | null;
   constructor(
     readonly device: GPUDevice,
     readonly serialWords: readonly [number, number] | null,
+    timestamps: boolean,
   ) {
     this.encoder = device.createCommandEncoder({ label: 'ringkernel' });
+    this.timed = timestamps ? new TimedPasses(this.encoder, device) : null;
   }
   carrySerial(wordAt: number): void {
     if (this.serialWords !== null) this.serialAt = wordAt;
   }
   pass(): GPUComputePassEncoder {
+    if (this.timed !== null) return this.timed as unknown as GPUComputePassEncoder;
     this.open ??= this.encoder.beginComputePass();
     return this.open;
   }
@@ -220,15 +226,20 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
   let expected: [number, number] | null = null;
   let sentinel: Sentinel | null = null;
   const memoryScopes: Promise<GPUError | null>[] = [];
+  const profiler = profilerOf(device);
+  const start = profiler !== undefined ? performance.now() : 0;
+  let encoded = 0;
+  let timedAt = -1;
   try {
     if (!scoped) {
       sentinel = sentinelOf(device, memoryScopes);
       expected = serialWords(++sentinel.serial);
       sentinel.lastError = null;
     }
-    enc = new Encoding(device, expected);
+    enc = new Encoding(device, expected, profiler?.timestamps === true);
     enc.memoryScopes.push(...memoryScopes);
     value = build(enc);
+    if (profiler !== undefined) encoded = performance.now();
     if (sentinel !== null) {
       serialAt = enc.serialAt;
       if (serialAt < 0) {
@@ -241,6 +252,7 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
       }
     }
     enc.endPass();
+    if (enc.timed !== null) timedAt = enc.timed.resolve((d) => enc.createBuffer(d), (src, offset, bytes) => enc.readback(src, offset, bytes));
     totalBytes = enc.words * 4;
     if (totalBytes > 0) {
       staging = takeStaging(device, totalBytes, enc.memoryScopes);
@@ -257,6 +269,8 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
   s.dispatches += enc.dispatches;
   // (the map first: it is what the caller waits for; the scopes only confirm the submission was valid)
   const mapped = staging === null ? Promise.resolve() : staging.mapAsync(GPUMapMode.READ, 0, totalBytes);
+  const submitted = profiler !== undefined ? performance.now() : 0;
+  let mappedAt = 0;
   const validation = scoped ? device.popErrorScope() : Promise.resolve(null);
   const memory =
     enc.memoryScopes.length === 0 ? Promise.resolve(null) : Promise.all(enc.memoryScopes).then((errors) => errors.find((e) => e !== null) ?? null);
@@ -271,7 +285,11 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     if (m !== null) fail(new GpuOutOfMemoryError(`ringkernel: the GPU ran out of memory for a submission: ${m.message}`, { cause: gpuErrorAsError(m) }), false);
     if (v !== null) fail(new GpuQueueError(`ringkernel: the GPU rejected a submission: ${v.message}`, { cause: gpuErrorAsError(v) }), false);
     if (map !== true) fail(map, true);
-    if (staging === null) return { words: new Uint32Array(0), release: () => undefined };
+    if (profiler !== undefined) mappedAt = performance.now();
+    if (staging === null) {
+      if (profiler !== undefined) profiler.listener({ start, encoded, submitted, mapped: mappedAt, read: mappedAt, dispatches: null });
+      return { words: new Uint32Array(0), release: () => undefined };
+    }
     const mappedWords = new Uint32Array(staging.getMappedRange(0, totalBytes));
     if (sentinel !== null && (mappedWords[serialAt] !== expected![0] || mappedWords[serialAt + 1] !== expected![1])) {
       // the command buffer never ran: the GPU rejected it
@@ -283,6 +301,10 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     words.set(mappedWords);
     staging.unmap();
     giveStaging(device, staging);
+    if (profiler !== undefined) {
+      const dispatches = enc.timed !== null ? enc.timed.read(words, timedAt) : null;
+      profiler.listener({ start, encoded, submitted, mapped: mappedAt, read: performance.now(), dispatches });
+    }
     let released = false;
     return {
       words,

@@ -36,6 +36,25 @@ export interface RuntimeOptions {
   device?: GPUDevice;
   /** Telemetry (telemetry(), allTelemetry(), prometheus()); default true. */
   telemetry?: boolean;
+  /**
+   * Called after every tick that ran with where its host time went (profiles: `npm run profile`).
+   * It runs inside the tick: keep it short, and it must not throw.
+   */
+  onTick?: (timing: TickTiming) => void;
+}
+
+/** One tick's phases, as `performance.now()` milliseconds. */
+export interface TickTiming {
+  /** the tick began (its turn of the event loop came) */
+  start: number;
+  /** its plan was made: the backend begins (GPU: encodes, submits and waits for the readback) */
+  planned: number;
+  /** the backend returned: the queues and kernels have their results */
+  ran: number;
+  /** replies and events delivered: the tick is done */
+  end: number;
+  /** the kernels it ran, upstream first */
+  kernels: string[];
 }
 
 /** Fields of an output whose schema the caller did not name (`receive<typeof Res.type>(id)` names it). */
@@ -140,7 +159,7 @@ function positiveInteger(value: unknown, what: string): number {
 }
 
 export class RingKernelRuntime {
-  private readonly options: Required<Pick<RuntimeOptions, 'backend' | 'telemetry'>> & Pick<RuntimeOptions, 'device'>;
+  private readonly options: Required<Pick<RuntimeOptions, 'backend' | 'telemetry'>> & Pick<RuntimeOptions, 'device' | 'onTick'>;
   private backend: Backend | null = null;
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -159,11 +178,12 @@ export class RingKernelRuntime {
   /** `new RingKernelRuntime(options)`, then `start()`; or `RingKernelRuntime.create(options)`. */
   constructor(options: RuntimeOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-    const { backend = 'gpu', device, telemetry = true } = options;
+    const { backend = 'gpu', device, telemetry = true, onTick } = options;
     if (backend !== 'gpu' && backend !== 'cpu') throw new RangeError(`backend must be 'gpu' or 'cpu', got ${String(backend)}`);
     if (typeof telemetry !== 'boolean') throw new TypeError('telemetry must be a boolean');
     if (device !== undefined && backend !== 'gpu') throw new TypeError("device is an option of the 'gpu' backend");
-    this.options = { backend, device, telemetry };
+    if (onTick !== undefined && typeof onTick !== 'function') throw new TypeError('onTick must be a function');
+    this.options = { backend, device, telemetry, onTick };
   }
 
   /** A started runtime. */
@@ -779,6 +799,7 @@ export class RingKernelRuntime {
   private async runTick(): Promise<boolean> {
     const backend = this.backend;
     if (backend === null || this.lostError !== null) return false;
+    const start = this.options.onTick !== undefined ? performance.now() : 0;
     this.applyDeferred();
     const { order, upstream } = this.topology();
     const plan: TickPlan = { kernels: [] };
@@ -826,6 +847,9 @@ export class RingKernelRuntime {
       if (res === undefined) continue;
       const toReceive = this.requests.onTick(kernel.id, kernel.downstream?.id ?? null, res.events, res.replies);
       if (toReceive.length > 0) kernel.reinsert(toReceive);
+    }
+    if (this.options.onTick !== undefined) {
+      this.options.onTick({ start, planned: t0, ran: t0 + latencyNs / 1e6, end: performance.now(), kernels: plan.kernels.map(({ kernel }) => kernel.id) });
     }
     return true;
   }
