@@ -112,6 +112,11 @@ export class QueueStorage {
   private apiGroup: GPUBindGroup | null = null;
   private destroyed = false;
 
+  /** Every buffer it holds now (`inp` and `outb` may be replaced as they grow). */
+  get buffers(): GPUBuffer[] {
+    return [this.ctl, this.blk, this.pool, this.seqs, this.scr, this.inp, this.outb, this.params, this.indirect];
+  }
+
   /** Checks every buffer against the device's limits, then allocates them in error scopes. */
   static async create(device: GPUDevice, options: StorageOptions): Promise<QueueStorage> {
     const sz = plan(device, options);

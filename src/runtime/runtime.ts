@@ -28,6 +28,10 @@ import { TickScheduler } from './scheduler.js';
 import { KernelState, checkTransition, type KernelStateValue } from './state.js';
 import { KernelClock, prometheusText, type KernelTelemetry, type RuntimeSummary } from './telemetry.js';
 import { CpuBackend } from './cpu/backend.js';
+import { warmHostPaths, type WarmRuntime } from './warm-host.js';
+
+/** The private runtimes that warm the host paths (warm-host.ts): their own launches do not wait for it. */
+const hostWarmers = new WeakSet<RingKernelRuntime>();
 
 export interface RuntimeOptions {
   /** Where kernels run: 'gpu' (WebGPU, default) or 'cpu' (their JavaScript handlers). */
@@ -289,6 +293,13 @@ export class RingKernelRuntime {
       checkRoom(id, def, downstream);
     }
     await this.start();
+    if (this.options.backend === 'gpu' && !hostWarmers.has(this)) {
+      await warmHostPaths(() => {
+        const warm = new RingKernelRuntime({ backend: 'gpu', device: this.options.device });
+        hostWarmers.add(warm);
+        return warm as unknown as WarmRuntime;
+      });
+    }
     // (the world may have changed while the backend started)
     if (this.lostError) throw this.lostError;
     const backend = this.backend;

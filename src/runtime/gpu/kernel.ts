@@ -26,6 +26,7 @@ import { tagWord, type RingKernelDefinition } from '../kernel.js';
 import { failureOfCode } from '../failures.js';
 import { handlerPipeline, tickPipelines, TICK_BINDINGS, type HandlerPipeline, type TickPipelines } from './pipelines.js';
 import { workLayout, type WorkLayout } from './handler-wgsl.js';
+import { warmPipelines } from './warm.js';
 import { EVENT_EMITS_MASK, EVENT_FAILED, EVENT_WORDS, HANDLER_WORKGROUP, K, KCTL_WORDS } from './kernel-layout.js';
 
 /** A tick never takes more than this many messages through the serial small ingest. */
@@ -101,6 +102,8 @@ export class GpuKernel implements BackendKernel {
       try {
         kernel = new GpuKernel(device, id, def, config, downstream, input, output, work, buffers, handler);
         if (def.state) await kernel.checkStateBinding();
+        // (its handler's control block is still zero: the warm-up dispatch of the handler does nothing)
+        await warmPipelines(device, handler.pipeline, kernel.groups.handler, kernel.buffers());
       } catch (error) {
         for (const b of Object.values(buffers)) b.destroy();
         throw error;
@@ -155,6 +158,13 @@ export class GpuKernel implements BackendKernel {
     if (error !== null) {
       throw new RangeError(`launch('${this.id}'): state.bytes ${this.def.state!.bytes} does not hold the state type ${this.def.state!.type}: ${error.message}`);
     }
+  }
+
+  /** Every GPU buffer of this kernel and its own queues. */
+  private buffers(): GPUBuffer[] {
+    const out: GPUBuffer[] = Object.values(this.b);
+    for (const q of [this.input, this.output]) if (q !== null) out.push(...q.storage.buffers);
+    return out;
   }
 
   /** The queue this kernel's outputs go into: its own, or its downstream kernel's input. */
