@@ -52,6 +52,25 @@ describe('MessageQueue (CPU only)', () => {
     q.close();
   });
 
+  it('large rings that drain and refill (their arrays handed from one priority to the next) keep priority and FIFO order', async () => {
+    for (const backpressure of ['block', 'drop'] as const) {
+      const q = new MessageQueue<{ id: number; priority: number }>({ maxSize: 100_000, backpressure });
+      let next = 0;
+      const model: { id: number; priority: number }[] = [];
+      // rounds of large batches at changing priorities, some drained whole, some half, so a drained
+      // ring's arrays go to the next ring that grows while other large rings still hold messages
+      for (const [priorities, take] of [[[3], 1], [[7, 3], 0.5], [[200], 1], [[3, 200, 9], 0.5], [[9], 1], [[1, 2], 0.5]] as const) {
+        const batch = priorities.flatMap((priority) => Array.from({ length: 9000 }, () => ({ id: next++, priority })));
+        await q.putMany(batch);
+        model.push(...batch);
+        model.sort((x, y) => y.priority - x.priority || x.id - y.id);
+        const n = Math.floor(q.size * take);
+        expect(await q.getMany(n)).toEqual(model.splice(0, n));
+      }
+      expect(await q.getMany(q.size)).toEqual(model);
+    }
+  });
+
   it('maxSize 1e7 does not cost memory up front: twenty such queues are cheap to build and use', () => {
     globalThis.gc?.();
     const used = () => {

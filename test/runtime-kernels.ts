@@ -120,3 +120,14 @@ export const picky = defineRingKernel({
     ctx.emit({ v: msg.v, id: msg.id, priority: msg.priority });
   },
 });
+
+/** Passes each message on with a priority drawn from its id: (id * 37) mod 64, so a batch's outputs mix priorities. */
+export const shuffle = defineRingKernel({
+  name: 'shuffle',
+  input: Num,
+  output: Num,
+  wgsl: `fn handle(msg: Num, priority: u32) { rk_emit(msg, (msg.id * 37u) % 64u); }`,
+  cpu: (msg, ctx) => {
+    ctx.emit({ v: msg.v, id: msg.id, priority: (msg.id * 37) % 64 });
+  },
+});

@@ -18,7 +18,7 @@ import {
   defineMessage,
   defineRingKernel,
 } from 'ringkernel';
-import { OP, Num, addTen, compute, counter, double, fanOut, picky } from './runtime-kernels.js';
+import { OP, Num, addTen, compute, counter, double, fanOut, picky, shuffle } from './runtime-kernels.js';
 
 const req = (values: number[], op: number, priority?: number) => ({
   values: [...values, ...Array(8 - values.length).fill(0)],
@@ -356,6 +356,61 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
     });
 
     describe('pipelines, state, backpressure', () => {
+      /** What a sequence of chunked receives must return: every message by priority, most urgent first, FIFO (by id here) within one. */
+      const urgentFirst = (ms: { v: number; id: number; priority: number }[]) => [...ms].sort((x, y) => y.priority - x.priority || x.id - y.id);
+      async function receiveInChunks(rt: RingKernelRuntime, id: string, chunk: number, total: number) {
+        const got: { v: number; id: number; priority: number }[] = [];
+        while (got.length < total) {
+          await rt.idle();
+          got.push(...((await rt.receiveMany(id, chunk)) as typeof got));
+        }
+        return got;
+      }
+
+      it('a stage takes the most urgent of what the stage before emitted in the same tick, FIFO within a priority, and queues the rest in that order', async () => {
+        const rt = await runtime();
+        // the last stage can keep only 7 outputs: each tick it takes the 7 most urgent of its input
+        await rt.launch('last', addTen, { inputQueueSize: 256, outputQueueSize: 7 });
+        await rt.launch('mid', double, { inputQueueSize: 256, maxMessagesPerTick: 50, sendsTo: 'last' });
+        await rt.launch('mix', shuffle, { inputQueueSize: 256, sendsTo: 'mid' });
+        for (const id of ['last', 'mid', 'mix']) await rt.activate(id);
+        const sent = Array.from({ length: 200 }, (_, id) => num(id, id));
+        await rt.sendMany('mix', sent);
+        const got = await receiveInChunks(rt, 'last', 7, 200);
+        const model = urgentFirst(sent.map((m) => ({ v: m.v * 2 + 10, id: m.id, priority: (m.id * 37) % 64 })));
+        expect(got).toEqual(model);
+        expect(rt.telemetry('mid')).toMatchObject({ messagesProcessed: 200, inputDepth: 0 });
+      });
+
+      it('what a stage does not take of the stage before\'s outputs waits in emission order: DROP_OLDEST later evicts the first emitted, not the least urgent', async () => {
+        const rt = await runtime();
+        await rt.launch('last', addTen, { inputQueueSize: 3, outputQueueSize: 1, backpressure: 'drop' });
+        await rt.launch('mix', shuffle, { sendsTo: 'last' });
+        for (const id of ['last', 'mix']) await rt.activate(id);
+        // priorities (id * 37) % 64: id 0 -> 0, id 1 -> 37, id 2 -> 10; 'last' keeps one output, so it takes id 1
+        await rt.sendMany('mix', [num(0, 0), num(1, 1), num(2, 2)]);
+        await rt.idle();
+        expect(rt.telemetry('last')).toMatchObject({ messagesProcessed: 1, inputDepth: 2, outputDepth: 1 });
+        await rt.send('last', num(10, 10));
+        await rt.send('last', num(11, 11)); // full: evicts the oldest, id 0 (emitted before id 2)
+        const got = await receiveInChunks(rt, 'last', 1, 4);
+        expect(got.map((m) => m.id)).toEqual([1, 10, 11, 2]);
+        expect(rt.telemetry('last')!.messagesDropped).toBe(1);
+      });
+
+      it('two stages sending to one: its input holds both batches in the order the stages run (launch order), FIFO within a priority', async () => {
+        const rt = await runtime();
+        await rt.launch('sink', addTen, { inputQueueSize: 512, outputQueueSize: 5 });
+        await rt.launch('first', shuffle, { sendsTo: 'sink' });
+        await rt.launch('second', shuffle, { sendsTo: 'sink' });
+        for (const id of ['sink', 'first', 'second']) await rt.activate(id);
+        const one = Array.from({ length: 120 }, (_, id) => num(id, id));
+        const two = Array.from({ length: 120 }, (_, i) => num(i, 120 + i));
+        await Promise.all([rt.sendMany('second', two), rt.sendMany('first', one)]);
+        const got = await receiveInChunks(rt, 'sink', 5, 240);
+        expect(got).toEqual(urgentFirst([...one, ...two].map((m) => ({ v: m.v + 10, id: m.id, priority: (m.id * 37) % 64 }))));
+      });
+
       it('a two-stage pipeline (x2, then +10) turns 5 into 20; request/reply crosses it', async () => {
         const rt = await runtime();
         await rt.launch('add', addTen);

@@ -10,7 +10,11 @@
  * with no cost to gets.
  *
  * Memory is proportional to what is queued: a ring starts empty, doubles when full and is
- * reset to nothing when a large one drains, so 256 priorities never cost 256 × maxSize.
+ * reset to nothing when a large one drains, so 256 priorities never cost 256 × maxSize. The
+ * largest drained arrays are kept as one spare per queue (SpareArrays), which the next ring to
+ * grow past KEEP_CAPACITY takes: a queue that fills and drains with large batches (a kernel's
+ * queue, tick after tick) then grows once, not ~log2(batch) times a batch. The spare is at most
+ * what the queue once held, so memory stays within twice the largest backlog.
  */
 
 export const BUCKETS = 256;
@@ -18,6 +22,12 @@ export const BUCKETS = 256;
 /** Above this capacity, a ring that empties gives its arrays back instead of keeping them. */
 const KEEP_CAPACITY = 4096;
 const FIRST_CAPACITY = 8;
+
+/** The arrays of the largest ring that drained (every slot released), for the next ring that grows large. */
+interface SpareArrays<T> {
+  items: (T | undefined)[] | null;
+  seqs: Float64Array;
+}
 
 class Ring<T> {
   items: (T | undefined)[] = [];
@@ -27,7 +37,10 @@ class Ring<T> {
   length = 0;
   mask = -1;
 
-  constructor(private readonly tracksAge: boolean) {}
+  constructor(
+    private readonly tracksAge: boolean,
+    private readonly spare: SpareArrays<T>,
+  ) {}
 
   push(item: T, seq: number): void {
     if (this.length === this.items.length) this.grow();
@@ -42,7 +55,14 @@ class Ring<T> {
     const item = this.items[i] as T;
     this.items[i] = undefined; // release the reference for the garbage collector
     this.head = (i + 1) & this.mask;
-    if (--this.length === 0 && this.items.length > KEEP_CAPACITY) this.reset();
+    if (--this.length === 0 && this.items.length > KEEP_CAPACITY) {
+      // (every slot was released as it was shifted: the arrays hold nothing)
+      if (this.spare.items === null || this.spare.items.length < this.items.length) {
+        this.spare.items = this.items;
+        this.spare.seqs = this.seqs;
+      }
+      this.reset();
+    }
     return item;
   }
 
@@ -55,9 +75,20 @@ class Ring<T> {
   }
 
   private grow(): void {
-    const capacity = this.items.length === 0 ? FIRST_CAPACITY : this.items.length * 2;
-    const items = new Array<T | undefined>(capacity).fill(undefined);
-    const seqs = new Float64Array(this.tracksAge ? capacity : 0);
+    let capacity = this.items.length === 0 ? FIRST_CAPACITY : this.items.length * 2;
+    let items: (T | undefined)[];
+    let seqs: Float64Array;
+    const spare = this.spare.items;
+    if (capacity > KEEP_CAPACITY && spare !== null && spare.length >= capacity) {
+      items = spare;
+      seqs = this.tracksAge ? this.spare.seqs : new Float64Array(0);
+      capacity = spare.length;
+      this.spare.items = null;
+      this.spare.seqs = new Float64Array(0);
+    } else {
+      items = new Array<T | undefined>(capacity).fill(undefined);
+      seqs = new Float64Array(this.tracksAge ? capacity : 0);
+    }
     for (let k = 0; k < this.length; k++) {
       const j = (this.head + k) & this.mask;
       items[k] = this.items[j];
@@ -145,6 +176,7 @@ export class BucketRings<T> {
   /** Number of entries in all rings. */
   size = 0;
   private readonly rings: Ring<T>[];
+  private readonly spare: SpareArrays<T>;
   /** Bit p is set when ring p is non-empty. */
   private readonly occupied = new Uint32Array(BUCKETS / 32);
   /** Bit w is set when word w of `occupied` is non-zero: the most urgent ring is two clz32 away. */
@@ -157,7 +189,9 @@ export class BucketRings<T> {
 
   constructor(options: { trackAge?: boolean } = {}) {
     const trackAge = options.trackAge === true;
-    this.rings = Array.from({ length: BUCKETS }, () => new Ring<T>(trackAge));
+    const spare: SpareArrays<T> = { items: null, seqs: new Float64Array(0) };
+    this.spare = spare;
+    this.rings = Array.from({ length: BUCKETS }, () => new Ring<T>(trackAge, spare));
     this.age = trackAge ? new AgeIndex() : undefined;
   }
 
@@ -216,6 +250,8 @@ export class BucketRings<T> {
   clear(): number {
     const removed = this.size;
     for (const ring of this.rings) if (ring.items.length !== 0) ring.reset();
+    this.spare.items = null; // (clear gives the memory back)
+    this.spare.seqs = new Float64Array(0);
     this.occupied.fill(0);
     this.summary = 0;
     this.age?.clear();

@@ -185,6 +185,16 @@ export class MessageQueue<T extends object = Message> extends BackpressureQueue<
     this.insertBatch(messages, priorities, 0);
   }
 
+  /**
+   * @internal Counts `n` messages as enqueued and dequeued without storing them: a tick handed
+   * them from one kernel to the next while this queue was empty, so they would have gone in and
+   * straight out again with nothing able to observe them in between.
+   */
+  countPassedThrough(n: number): void {
+    this.enqueued += n;
+    this.dequeued += n;
+  }
+
   /** @internal After a tick: waiting getters are served (the most urgent first), then blocked putters admitted. */
   wake(): void {
     if (this.getters.length !== 0) this.serveGetters();

@@ -6,6 +6,14 @@
  * copies, as the GPU packs). A message's correlation tag, when it has one, is kept beside it
  * (a WeakMap keyed by that copy) and given to every output emitted while handling it. Numbers
  * are JavaScript numbers: an f32 field is not rounded to 32 bits as on the GPU.
+ *
+ * HAND-OFF  Within a tick (synchronous: nothing else runs until it ends), a kernel's outputs for a
+ * downstream kernel that runs later in the same tick and whose input queue is empty are handed to
+ * it directly instead of going through that queue: it takes them as the queue would give them (by
+ * priority, FIFO within: a stable sort of the handed outputs in the order they were emitted), and
+ * what it does not take goes into the queue in emission order, as it would have (so DROP_OLDEST
+ * later evicts by that order). The queue counts the taken ones as in and out; its room counts the
+ * handed ones as queued, so room rules are unchanged.
  */
 import { MessageQueue } from '../../queue/message-queue.js';
 import type { WaitOptions } from '../../queue/contract.js';
@@ -26,6 +34,10 @@ class CpuKernel implements BackendKernel {
   emitted = 0;
   errors = 0;
   lastError: string | null = null;
+  /** outputs handed to this kernel by upstream kernels during the current tick (see HAND-OFF), in emission order */
+  handed: Stored[] | null = null;
+  /** whether this kernel runs later in the current tick (an upstream may hand it outputs) */
+  runsLater = false;
 
   constructor(
     readonly id: string,
@@ -58,7 +70,7 @@ class CpuKernel implements BackendKernel {
     return this.output?.size ?? 0;
   }
   get outputRoom(): number {
-    if (this.downstream !== null) return this.downstream.input.maxSize - this.downstream.input.size;
+    if (this.downstream !== null) return this.downstream.input.maxSize - this.downstream.input.size - (this.downstream.handed?.length ?? 0);
     return this.output === null ? 0 : this.output.maxSize - this.output.size;
   }
   get hasHostWork(): boolean {
@@ -138,8 +150,34 @@ class CpuKernel implements BackendKernel {
     const def = this.def;
     const maxEmits = def.maxEmits;
     const room = maxEmits > 0 ? Math.floor(this.outputRoom / maxEmits) : Infinity;
-    const n = Math.min(this.input.size, this.config.maxMessagesPerTick, room);
-    const taken = this.input.takeQuietly(n);
+    const handed = this.handed;
+    this.handed = null;
+    this.runsLater = false;
+    let n: number;
+    let taken: Stored[];
+    if (handed === null) {
+      n = Math.min(this.input.size, this.config.maxMessagesPerTick, room);
+      taken = this.input.takeQuietly(n);
+    } else {
+      // (the input queue was empty when the hand-off began, and nothing else can fill it in a tick)
+      const order = byPriority(handed);
+      n = Math.min(handed.length, this.config.maxMessagesPerTick, room);
+      this.input.countPassedThrough(n);
+      if (order === null) {
+        taken = n < handed.length ? handed.slice(0, n) : handed;
+        if (n < handed.length) this.input.insertQuietly(handed.slice(n), handed.slice(n).map((m) => m.priority));
+      } else {
+        taken = new Array<Stored>(n);
+        for (let i = 0; i < n; i++) taken[i] = handed[order[i]];
+        if (n < handed.length) {
+          // the rest go in as they were emitted: the queue orders them, and DROP_OLDEST's age is emission order
+          const took = new Uint8Array(handed.length);
+          for (let i = 0; i < n; i++) took[order[i]] = 1;
+          const rest = handed.filter((_, i) => took[i] === 0);
+          this.input.insertQuietly(rest, rest.map((m) => m.priority));
+        }
+      }
+    }
     const outputs: Stored[] = [];
     const events: TagEvent[] = [];
     const outSchema = def.output as MessageSchema<object> | undefined;
@@ -194,8 +232,14 @@ class CpuKernel implements BackendKernel {
         else replies.push({ tag: t, message: o, raw: o });
       }
     }
-    const target = this.downstream !== null ? this.downstream.input : this.output;
-    if (target !== null && direct.length > 0) target.insertQuietly(direct, direct.map((o) => o.priority));
+    const d = this.downstream;
+    if (d !== null && direct.length > 0 && d.runsLater && (d.handed !== null || d.input.size === 0)) {
+      if (d.handed === null) d.handed = direct;
+      else for (const o of direct) d.handed.push(o);
+    } else {
+      const target = d !== null ? d.input : this.output;
+      if (target !== null && direct.length > 0) target.insertQuietly(direct, direct.map((o) => o.priority));
+    }
     return { consumed: n, replies, events };
   }
 
@@ -204,6 +248,24 @@ class CpuKernel implements BackendKernel {
     this.output?.wake();
     this.input.wake();
   }
+}
+
+/**
+ * The order in which a queue would give `messages` back: indices by priority, most urgent first,
+ * in emission order within a priority (a stable counting sort); null when all share one priority
+ * (then it is their own order).
+ */
+function byPriority(messages: readonly Stored[]): Uint32Array | null {
+  const first = messages[0].priority;
+  let same = true;
+  for (let i = 1; i < messages.length && same; i++) same = messages[i].priority === first;
+  if (same) return null;
+  const starts = new Uint32Array(257);
+  for (const m of messages) starts[255 - m.priority + 1]++;
+  for (let p = 1; p <= 256; p++) starts[p] += starts[p - 1];
+  const order = new Uint32Array(messages.length);
+  for (let i = 0; i < messages.length; i++) order[starts[255 - messages[i].priority]++] = i;
+  return order;
 }
 
 export class CpuBackend implements Backend {
@@ -221,7 +283,21 @@ export class CpuBackend implements Backend {
 
   async tick(plan: TickPlan): Promise<TickResult> {
     const kernels = new Map<BackendKernel, KernelTickResult>();
-    for (const { kernel, taggedBound } of plan.kernels) kernels.set(kernel, (kernel as CpuKernel).tick(taggedBound > 0));
+    // (the plan is upstream first: a kernel's downstream, when it runs, runs after it)
+    for (const { kernel } of plan.kernels) (kernel as CpuKernel).runsLater = true;
+    try {
+      for (const { kernel, taggedBound } of plan.kernels) kernels.set(kernel, (kernel as CpuKernel).tick(taggedBound > 0));
+    } finally {
+      for (const { kernel } of plan.kernels) {
+        const k = kernel as CpuKernel;
+        k.runsLater = false;
+        if (k.handed !== null) {
+          // (only when a tick failed part-way: what was handed goes where it would have been)
+          k.input.insertQuietly(k.handed, k.handed.map((m) => m.priority));
+          k.handed = null;
+        }
+      }
+    }
     for (const { kernel } of plan.kernels) {
       const k = kernel as CpuKernel;
       k.wake();
