@@ -11,10 +11,13 @@
 //   slots (REPLY_N counts them; the host orders them by position) and is not pushed.
 // PHASES
 //   push_rank    (n/256 workgroups) stable rank of each pushed record among the records of the
-//                same priority in its 256-position chunk, from per-priority 256-bit masks in
-//                workgroup memory (rank = popcount of the mask bits below the invocation), and the
-//                chunk's per-priority histogram. Ranks come from positions, never from the order in
-//                which invocations win an atomic, so FIFO holds inside one batch.
+//                same priority in its 256-position chunk, and the chunk's per-priority histogram.
+//                A chunk whose positions below n all have one key (one priority, or none pushed:
+//                the common case of a kernel's batch) is found first: its ranks are the positions
+//                and its histogram one count. Any other chunk uses per-priority 256-bit masks in
+//                workgroup memory (rank = popcount of the mask bits below the invocation). Ranks
+//                come from positions, never from the order in which invocations win an atomic, so
+//                FIFO holds inside one batch.
 //   push_scan    (1 workgroup, invocation k = bucket k) turns chunk histograms into per-chunk
 //                bases (serial over chunks), reserves room in COUNT (the host or the producer
 //                granted it; the device re-checks and flags ERR_CAPACITY), links the blocks each
@@ -27,7 +30,11 @@
 //   positions leave gaps, which only order matters). RUN_PUSHES = records pushed, also added to
 //   ENQ and, for a device-side producer, DEVPUSHES.
 
+// (workgroup memory starts zeroed: WGSL zero-initializes it for every workgroup)
 var<workgroup> masks: array<atomic<u32>, 2048>;
+// some position below n has a key other than the chunk's first
+var<workgroup> wmixed: atomic<u32>;
+var<workgroup> wmixedFlag: u32;
 
 fn seg_n() -> u32 {
   if ((P.flags & FLAG_DEVICE_N) != 0u) { return ld(G_INGEST_N); }
@@ -49,14 +56,11 @@ fn push_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let i = chunk * 256u + lid;
   let S = words() + 1u;
   let n = seg_n();
-  for (var w = 0u; w < 8u; w++) { atomicStore(&masks[lid * 8u + w], 0u); }
-  workgroupBarrier();
+  let start = chunk * 256u;
   var key = 256u;
   if (i < n) {
     key = record_key(i, S);
-    if (key < 256u) {
-      atomicOr(&masks[key * 8u + (lid >> 5u)], 1u << (lid & 31u));
-    } else if ((P.flags & FLAG_DIVERT) != 0u && inp[P.inOff + i * S] < 256u) {
+    if (key > 255u && (P.flags & FLAG_DIVERT) != 0u && inp[P.inOff + i * S] < 256u) {
       // a reply: to outb, with its position
       let r = atomicAdd(&ctl[G_REPLY_N], 1u);
       if (r < P.outCap) {
@@ -68,6 +72,22 @@ fn push_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
       }
     }
   }
+  var first = 256u;
+  if (start < n) { first = record_key(start, S); }
+  if (i < n && key != first) { atomicStore(&wmixed, 1u); }
+  workgroupBarrier();
+  if (lid == 0u) { wmixedFlag = atomicLoad(&wmixed); }
+  if (workgroupUniformLoad(&wmixedFlag) == 0u) {
+    // one key below n: positions are ranks, and the histogram is that key's count
+    if (first < 256u && i < n) { scr[P.rankOff + i] = lid; }
+    if (start < n) {
+      var count = 0u;
+      if (lid == first) { count = min(256u, n - start); }
+      scr[P.histOff + start + lid] = count;
+    }
+    return;
+  }
+  if (key < 256u) { atomicOr(&masks[key * 8u + (lid >> 5u)], 1u << (lid & 31u)); }
   workgroupBarrier();
   if (key < 256u) {
     var rank = 0u;
@@ -76,7 +96,7 @@ fn push_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     rank += countOneBits(atomicLoad(&masks[key * 8u + word]) & ((1u << (lid & 31u)) - 1u));
     scr[P.rankOff + i] = rank;
   }
-  if (chunk * 256u < n) {
+  if (start < n) {
     var total = 0u;
     for (var w = 0u; w < 8u; w++) { total += countOneBits(atomicLoad(&masks[lid * 8u + w])); }
     scr[P.histOff + chunk * 256u + lid] = total;

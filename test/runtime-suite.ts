@@ -398,6 +398,22 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
         expect(rt.telemetry('last')!.messagesDropped).toBe(1);
       });
 
+      it('large batches through a stage keep priority and FIFO order: chunks of one priority, chunks of mixed ones, a partial last chunk', async () => {
+        const rt = await runtime();
+        await rt.launch('out', addTen, { inputQueueSize: 4096, outputQueueSize: 8192 });
+        await rt.launch('src', double, { inputQueueSize: 4096, sendsTo: 'out' });
+        await rt.launch('mixOut', addTen, { inputQueueSize: 4096, outputQueueSize: 8192 });
+        await rt.launch('mix', shuffle, { inputQueueSize: 4096, sendsTo: 'mixOut' });
+        for (const id of ['out', 'src', 'mixOut', 'mix']) await rt.activate(id);
+        // runs of 700 at one priority: whole 256-position chunks of one priority, and chunks where two runs meet
+        const runs = Array.from({ length: 3000 }, (_, id) => num(id, id, 200 - Math.floor(id / 700) * 50));
+        const mixed = Array.from({ length: 2999 }, (_, id) => num(id, id));
+        await Promise.all([rt.sendMany('src', runs), rt.sendMany('mix', mixed)]);
+        await rt.idle();
+        expect(await receiveInChunks(rt, 'out', 3000, 3000)).toEqual(urgentFirst(runs.map((m) => ({ v: m.v * 2 + 10, id: m.id, priority: m.priority! }))));
+        expect(await receiveInChunks(rt, 'mixOut', 2999, 2999)).toEqual(urgentFirst(mixed.map((m) => ({ v: m.v + 10, id: m.id, priority: (m.id * 37) % 64 }))));
+      });
+
       it('two stages sending to one: its input holds both batches in the order the stages run (launch order), FIFO within a priority', async () => {
         const rt = await runtime();
         await rt.launch('sink', addTen, { inputQueueSize: 512, outputQueueSize: 5 });
