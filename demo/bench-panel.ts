@@ -86,6 +86,8 @@ export class BenchPanel {
 
   private setProgress(fraction: number): void {
     this.progress.classList.remove('failed');
+    // (full at once when done: the bar is never caught short of its end by the eye or a screenshot)
+    this.progress.classList.toggle('complete', fraction >= 1);
     this.progress.style.setProperty('--done', `${(fraction * 100).toFixed(1)}%`);
   }
 

@@ -18,7 +18,7 @@
  *   globalThis.ringkernelDemo      { runtime, kernelIds } from then on
  *   element ids: see index.html (#send, #burst, #ask, #telemetry [data-kernel] [data-field], ...)
  */
-import { GpuUnavailableError, RingKernelRuntime, acquireDevice, type AcquiredDevice, type AdapterReport } from 'ringkernel';
+import { GpuUnavailableError, RingKernelRuntime, acquireDevice, describeAdapter, requestAdapter, type AcquiredDevice, type AdapterReport } from 'ringkernel';
 import { BENCH_CONFIGS, BenchPanel, type BenchConfigName } from './bench-panel.js';
 import { AlertConsumer, EventLog, SentCounter, Stream, wireControls } from './controls.js';
 import { byId, describeError, duration, setText, sleep } from './dom.js';
@@ -81,9 +81,12 @@ class BootStatus {
   }
 }
 
+function adapterName(info: AdapterReport): string {
+  return [info.vendor, info.architecture, info.description].filter(Boolean).join(' · ') || 'unnamed adapter';
+}
+
 function showAdapter(info: AdapterReport): void {
-  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' · ') || 'unnamed adapter';
-  setText(byId('adapter'), name);
+  setText(byId('adapter'), adapterName(info));
   byId('backend-badge').textContent = 'WebGPU';
   byId('backend-badge').className = 'badge gpu';
   if (info.isSoftware) {
@@ -94,15 +97,30 @@ function showAdapter(info: AdapterReport): void {
   }
 }
 
-/** `adapterFound`: WebGPU worked but the kernels did not launch on it (keep naming the adapter). */
-function showCpuFallback(reason: string, adapterFound: boolean): void {
+/**
+ * `adapter`: what to say of WebGPU: 'named' (the kernels did not launch on an adapter already
+ * shown: keep naming it), 'none' (no adapter), or the name of one found but not used (?backend=cpu).
+ */
+function showCpuFallback(reason: string, adapter: 'named' | 'none' | { unused: string }): void {
   byId('backend-badge').textContent = 'CPU backend';
   byId('backend-badge').className = 'badge cpu';
-  if (!adapterFound) setText(byId('adapter'), 'no WebGPU adapter');
+  if (adapter === 'none') setText(byId('adapter'), 'no WebGPU adapter');
+  else if (adapter !== 'named') setText(byId('adapter'), `WebGPU adapter not used: ${adapter.unused}`);
+  setText(byId('runs-on'), 'This page runs them on ringkernel’s CPU backend (their JavaScript handlers), not on your GPU.');
   showNote(
     'bad',
     `Running on ringkernel’s CPU backend, not the GPU: ${reason.replace(/\.$/, '')}. The same kernels run as their JavaScript handlers, with the same queues, lifecycle and telemetry.`,
   );
+}
+
+/** The adapter a page opened with ?backend=cpu would have had, by name, or 'none' (no device is created). */
+async function unusedAdapter(): Promise<'none' | { unused: string }> {
+  try {
+    const adapter = await requestAdapter();
+    return { unused: adapterName(describeAdapter(adapter)) };
+  } catch {
+    return 'none';
+  }
 }
 
 function showNote(tone: 'warn' | 'bad', text: string): void {
@@ -118,7 +136,7 @@ function showNote(tone: 'warn' | 'bad', text: string): void {
  */
 async function startPipeline(opts: Options, boot: BootStatus): Promise<RingKernelRuntime> {
   let reason = 'the page was opened with ?backend=cpu';
-  let adapterFound = false;
+  let adapter: 'named' | 'none' | { unused: string } = 'none';
   if (!opts.forceCpu) {
     let acquired: AcquiredDevice | null = null;
     boot.set('requesting a WebGPU adapter');
@@ -136,10 +154,12 @@ async function startPipeline(opts: Options, boot: BootStatus): Promise<RingKerne
         return null;
       });
       if (rt !== null) return rt;
-      adapterFound = true;
+      adapter = 'named';
     }
+  } else {
+    adapter = await unusedAdapter();
   }
-  showCpuFallback(reason, adapterFound);
+  showCpuFallback(reason, adapter);
   const rt = await RingKernelRuntime.create({ backend: 'cpu' });
   document.body.dataset.backend = 'cpu';
   await launchPipeline(rt, (step) => boot.set(`${step} on the CPU backend`));
@@ -252,7 +272,10 @@ function syncToggle(card: KernelCard, state: string): void {
 function wireLifecycle(rt: RingKernelRuntime, cards: Map<KernelId, KernelCard>, log: EventLog): void {
   const consequences: Record<KernelId, [string, string]> = {
     calibrate: ['readings queue up in its input queue (it drops the oldest when full)', 'its backlog drains, most urgent first'],
-    detect: ['calibrate fills detect’s input queue, then stalls: nothing is lost', 'the backlog drains through detect'],
+    detect: [
+      'calibrate fills detect’s input queue, then stalls: readings wait in calibrate’s input queue, which drops the oldest once it is full (counted in DROPPED)',
+      'the backlog drains through detect',
+    ],
   };
   for (const [id, card] of cards) {
     card.toggle.addEventListener('click', () => {

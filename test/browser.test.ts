@@ -31,6 +31,27 @@ import { expectedOutput, readmePrograms } from './readme-programs.js';
 const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const browserProgram = readmePrograms(readFileSync(root('README.md'), 'utf8')).find((p) => p.section === 'In the browser')!;
 
+/**
+ * Evaluated in the demo page: every tile label or value (.stats dt, dd) whose text is wider than
+ * its box or sticks out of its tile, and every part of an alert row outside the row, as text.
+ */
+const CUT_ON_PAGE = `(() => {
+  const out = [];
+  const inside = (el, box) => { const a = el.getBoundingClientRect(), b = box.getBoundingClientRect(); return a.left >= b.left - 0.5 && a.right <= b.right + 0.5; };
+  for (const tile of document.querySelectorAll('#telemetry .stats > div')) {
+    for (const el of tile.children) {
+      if (el.scrollWidth > el.clientWidth + 0.5 || !inside(el, tile)) out.push('tile ' + tile.closest('[data-kernel]').dataset.kernel + ': ' + el.textContent);
+    }
+  }
+  for (const row of document.querySelectorAll('#outputs li.alert')) {
+    for (const el of row.children) {
+      const clipped = el.classList.contains('celsius') ? false : el.scrollWidth > el.clientWidth + 0.5;
+      if (clipped || !inside(el, row)) out.push('alert row: ' + el.textContent);
+    }
+  }
+  return out;
+})()`;
+
 /** Run in a page before its scripts: a browser without WebGPU. */
 const REMOVE_WEBGPU = (): void => {
   const { Navigator } = globalThis as unknown as { Navigator: { prototype: object } };
@@ -301,6 +322,8 @@ describeBrowser('the demo page (ringkernel serve), driven as a visitor would', (
   const read = <T>(expression: string): Promise<T> => page.evaluate(expression) as Promise<T>;
   const shown = (kernel: string, field: string): Promise<string | null> =>
     read(`document.querySelector('#telemetry [data-kernel="${kernel}"] [data-field="${field}"]')?.textContent ?? null`);
+  /** What on the page is cut: a tile's label or value wider than its box, an alert row's part outside its row. */
+  const cut = (): Promise<string[]> => read<string[]>(CUT_ON_PAGE);
 
   beforeAll(async () => {
     server = await serveDemo();
@@ -369,6 +392,34 @@ describeBrowser('the demo page (ringkernel serve), driven as a visitor would', (
     );
   });
 
+  it('a flood keeps every tile and alert row whole at three widths (screenshots in test/out), and the log tells what a stall loses', async () => {
+    // 60 000 readings at once into calibrate's 2048-deep DROP_OLDEST queue: five-digit counters
+    await read(`globalThis.ringkernelDemo.runtime.sendMany('calibrate', Array.from({ length: 60000 }, (_, i) => ({ sensor: i % 8, raw: 60 + (i % 50), flags: 0, priority: i % 256 })))`);
+    await page.waitForFunction(`globalThis.ringkernelDemo.runtime.telemetry('calibrate').messagesDropped >= 10000`, { timeout: 120_000 });
+    await read(`globalThis.ringkernelDemo.runtime.idle()`);
+    await page.waitForFunction(
+      `document.querySelector('#telemetry [data-kernel="calibrate"] [data-field="messagesDropped"]')?.textContent === String(globalThis.ringkernelDemo.runtime.telemetry('calibrate').messagesDropped)`,
+      { timeout: 30_000 },
+    );
+    expect(Number(await shown('calibrate', 'messagesDropped'))).toBeGreaterThanOrEqual(10000);
+    mkdirSync(root('test/out'), { recursive: true });
+    for (const width of [1440, 1100, 820]) {
+      await page.setViewport({ width, height: 1000 });
+      await read(`new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))`);
+      await page.screenshot({ path: root(`test/out/demo-flood-${width}.png`) as `${string}.png`, fullPage: true });
+      expect(await cut(), `at ${width} px`).toEqual([]);
+    }
+    await page.setViewport({ width: 1440, height: 1000 });
+    // deactivating detect stalls calibrate: the log says its queue drops the oldest, not that nothing is lost
+    await page.click('#toggle-detect');
+    await page.waitForFunction(`/detect deactivated/.test(document.querySelector('#log')?.textContent ?? '')`, { timeout: 30_000 });
+    const line = await read<string>(`[...document.querySelectorAll('#log li')].map((li) => li.textContent).find((t) => /detect deactivated/.test(t))`);
+    expect(line).toMatch(/drops the oldest/);
+    expect(line).not.toMatch(/nothing is lost/);
+    await page.click('#toggle-detect');
+    await page.waitForFunction(`globalThis.ringkernelDemo.runtime.state('detect') === 'active'`, { timeout: 30_000 });
+  }, 240_000);
+
   it('runs the GPU-vs-CPU bench in the page and draws the chart', async () => {
     await page.click('#bench-run');
     await page.waitForFunction(
@@ -384,7 +435,35 @@ describeBrowser('the demo page (ringkernel serve), driven as a visitor would', (
     expect(chart.lines).toBeGreaterThanOrEqual(3); // GPU queue, CPU queue and the floor at least
     expect(chart.labels).toMatch(/GpuMessageQueue/);
     expect(chart.labels).toMatch(/floor/);
+    // done: the progress bar is full, at once
+    const bar = await read<{ bar: number; fill: number }>(
+      `(() => { const el = document.querySelector('#bench-progress'); return { bar: el.clientWidth, fill: parseFloat(getComputedStyle(el, '::after').width) }; })()`,
+    );
+    expect(bar.fill).toBeCloseTo(bar.bar, 0);
   }, 360_000);
+
+  it('with ?backend=cpu the page says it runs on the CPU backend, and names the adapter it did not use', async () => {
+    const cpuPage = await browser.newPage();
+    const cpuErrors: string[] = [];
+    cpuPage.on('pageerror', (e) => cpuErrors.push(`page error: ${String(e)}`));
+    try {
+      await cpuPage.setViewport({ width: 1440, height: 1000 });
+      await cpuPage.goto(`${server.url}?backend=cpu&bench=tiny`, { waitUntil: 'load' });
+      await cpuPage.waitForFunction(`document.body.dataset.ready === 'true'`, { timeout: 120_000 });
+      const text = (selector: string) => cpuPage.evaluate(`document.querySelector(${JSON.stringify(selector)}).textContent`) as Promise<string>;
+      expect(await cpuPage.evaluate(`document.body.dataset.backend`)).toBe('cpu');
+      expect(await text('#backend-badge')).toBe('CPU backend');
+      // the browser has an adapter (the suite above used it): the page names it as not used
+      expect(await text('#adapter')).toMatch(/^WebGPU adapter not used: \S/);
+      expect(await text('#runs-on')).toMatch(/CPU backend/);
+      expect(await text('#runs-on')).not.toBe('This page runs them on your GPU.');
+      mkdirSync(root('test/out'), { recursive: true });
+      await cpuPage.screenshot({ path: root('test/out/demo-cpu.png') as `${string}.png`, fullPage: true });
+      expect(cpuErrors).toEqual([]);
+    } finally {
+      await cpuPage.close();
+    }
+  }, 180_000);
 
   it('showed no page error and no console error, and leaves a screenshot', async () => {
     mkdirSync(root('test/out'), { recursive: true });
