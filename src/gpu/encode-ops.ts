@@ -132,7 +132,8 @@ export class OpsEncoder {
         if (d.entry !== lastEntry) pass.setPipeline(s.p.pipeline[(lastEntry = d.entry)]);
         if (d.record !== lastRecord) pass.setBindGroup(1, s.inpParamGroup((lastRecord = d.record)));
         const wgs = Math.max(1, Math.ceil(d.threads / 256));
-        const x = Math.min(wgs, 65535);
+        // (x within the device's limit; the shaders linearize (x, y) with num_workgroups)
+        const x = Math.min(wgs, e.device.limits.maxComputeWorkgroupsPerDimension);
         pass.dispatchWorkgroups(x, Math.ceil(wgs / x));
         e.dispatches++;
       }

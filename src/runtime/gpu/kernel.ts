@@ -378,12 +378,14 @@ export class GpuKernel implements BackendKernel {
       pass.setBindGroup(0, g.ingest[0]);
       pass.setBindGroup(1, g.ingest[1]);
       const workgroups = Math.ceil(positions / 256);
+      // (x within the device's limit; the shaders linearize (x, y) with num_workgroups)
+      const x = Math.min(workgroups, this.device.limits.maxComputeWorkgroupsPerDimension);
       pass.setPipeline(qp.push_rank);
-      pass.dispatchWorkgroups(Math.min(workgroups, 65535), Math.ceil(workgroups / 65535));
+      pass.dispatchWorkgroups(x, Math.ceil(workgroups / x));
       pass.setPipeline(qp.push_scan);
       pass.dispatchWorkgroups(1);
       pass.setPipeline(qp.push_scatter);
-      pass.dispatchWorkgroups(Math.min(workgroups, 65535), Math.ceil(workgroups / 65535));
+      pass.dispatchWorkgroups(x, Math.ceil(workgroups / x));
       setGroups(pass, tp.settle, g.settle);
       pass.dispatchWorkgroups(1);
       e.dispatches += 4;
