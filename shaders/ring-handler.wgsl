@@ -51,9 +51,12 @@ fn rk_fail(rk_code: u32) {
 fn rk_main(@builtin(global_invocation_id) rk_gid: vec3<u32>) {
   let rk_jj = rk_gid.x;
   if (rk_jj >= atomicLoad(&rk_k[RK_K_N])) { return; }
-  // the plan's scan position holding output j: the last one whose OUTOFF <= j
+  // the plan's scan position holding output j: the last one whose OUTOFF <= j (the take names
+  // it when one bucket holds them all, the usual case)
   var rk_lo = 0u;
   var rk_hi = 255u;
+  let rk_one = atomicLoad(&rk_k[RK_K_ONEPOS]);
+  if (rk_one != RK_ONE_BUCKET_NONE) { rk_lo = rk_one; rk_hi = rk_one; }
   while (rk_lo < rk_hi) {
     let rk_mid = (rk_lo + rk_hi + 1u) >> 1u;
     if (atomicLoad(&rk_in_ctl[rk_bk(RK_F_OUTOFF, rk_mid)]) <= rk_jj) { rk_lo = rk_mid; } else { rk_hi = rk_mid - 1u; }

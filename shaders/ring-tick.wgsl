@@ -14,7 +14,8 @@
 //               walk_bucket: the plan arrays OUTOFF/BLKOFF/PLANHEAD and the block table stay for
 //               the handler, which reads the messages in freed blocks before anything reuses
 //               them: only a later push into I does, and none runs in this tick after K's take);
-//               O.INGEST_N = n * emits.
+//               O.INGEST_N = n * emits. When one bucket holds all n, its scan position goes to
+//               RK_K_ONEPOS (else RK_ONE_BUCKET_NONE), so the handler need not search the plan.
 //   handler     (ceil(bound / 64) workgroups, bound = the host's upper bound of n: an indirect
 //               dispatch cost ~0.3 ms, about six direct ones, on the software adapter) invocation
 //               j < n handles the j-th most urgent message and writes its emit slots
@@ -51,6 +52,7 @@ fn rk_take(@builtin(local_invocation_index) i: u32) {
     }
     wtake = n;
     wfree = ld(G_FREETOP);
+    atomicStore(&rk_kctl[RK_K_ONEPOS], RK_ONE_BUCKET_NONE);
   }
   workgroupBarrier();
   let K = wtake;
@@ -59,6 +61,8 @@ fn rk_take(@builtin(local_invocation_index) i: u32) {
   let before = wg_scan(i, vec4<u32>(cnt, 0u, 0u, 0u)).x;
   var take = 0u;
   if (K > before) { take = min(K - before, cnt); }
+  // (at most one bucket takes all K: the first one, in scan order, holding K or more)
+  if (K > 0u && take == K) { atomicStore(&rk_kctl[RK_K_ONEPOS], i); }
   var nb = 0u;
   if (take > 0u) { nb = (((head & bmask()) + take) >> bshift()) + 1u; }
   let offs = wg_scan(i, vec4<u32>(nb, max(nb, 1u) - 1u, 0u, 0u));

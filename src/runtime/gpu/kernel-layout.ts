@@ -12,6 +12,7 @@ const KCTL_FIELDS = [
   ['ERRORS', 2],
   ['LASTCODE', 1], // the code of the last failure
   ['HASLAST', 1], // 1 once a failure was recorded
+  ['ONEPOS', 1], // the scan position (255 - priority) of the one bucket this tick's take took every message from, or ONE_BUCKET_NONE (rk_take)
 ] as const;
 
 type KctlName = (typeof KCTL_FIELDS)[number][0];
@@ -38,6 +39,9 @@ export const EVENT_WORDS = 4;
 export const EVENT_FAILED = 0x80000000;
 export const EVENT_EMITS_MASK = 0x7fffffff;
 
+/** RK_K_ONEPOS when the take took from several buckets (or none). */
+export const ONE_BUCKET_NONE = 0xffffffff;
+
 /** A priority word that marks an emit slot without an output (>= 256: no record). */
 export const NO_RECORD = 0xffffffff;
 
@@ -47,6 +51,7 @@ export function kernelLayoutWgsl(): string {
     ...Object.entries(K).map(([name, at]) => `const RK_K_${name}: u32 = ${at}u;`),
     `const RK_HANDLER_WORKGROUP: u32 = ${HANDLER_WORKGROUP}u;`,
     `const RK_NO_RECORD: u32 = 0x${NO_RECORD.toString(16)}u;`,
+    `const RK_ONE_BUCKET_NONE: u32 = 0x${ONE_BUCKET_NONE.toString(16)}u;`,
     `const RK_EVENT_WORDS: u32 = ${EVENT_WORDS}u;`,
     `const RK_EVENT_FAILED: u32 = 0x${EVENT_FAILED.toString(16)}u;`,
     '',
