@@ -407,6 +407,7 @@ describeBrowser('the demo page (ringkernel serve), driven as a visitor would', (
       await page.setViewport({ width, height: 1000 });
       await read(`new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))`);
       await page.screenshot({ path: root(`test/out/demo-flood-${width}.png`) as `${string}.png`, fullPage: true });
+      expect(await read<number>(`document.querySelectorAll('#outputs li.alert').length`)).toBeGreaterThan(0); // (rows to check)
       expect(await cut(), `at ${width} px`).toEqual([]);
     }
     await page.setViewport({ width: 1440, height: 1000 });

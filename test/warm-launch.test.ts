@@ -74,6 +74,11 @@ describeGpu('warm at launch', () => {
   let real: GPUDevice;
   beforeAll(async () => {
     real = (await acquireDevice()).device;
+    // the host paths' warm-up (once per process, warm-host.ts) runs real ticks: done here, on the
+    // real device, so that what the recording device sees at launch is the pipelines' warm-up alone
+    const rt = await RingKernelRuntime.create({ device: real });
+    await rt.launch('host-warm', twice, { inputQueueSize: 8, outputQueueSize: 16 });
+    await rt.shutdown();
   });
   afterAll(() => real.destroy());
 

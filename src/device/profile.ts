@@ -56,6 +56,9 @@ const profilers = new WeakMap<GPUDevice, Profiler>();
  * Calls `listener` after every submission ringkernel makes on `device`, with its timing; with
  * `timestamps` (default: when the device has the 'timestamp-query' feature) each dispatch's GPU
  * time too. Returns the function that stops it. One profiler per device: a second call replaces it.
+ * The listener runs as the submission is read back: an exception it throws is rethrown outside
+ * (queueMicrotask: an uncaught exception), never failing the submission. The runtime's private
+ * warm-up at the first launch (src/runtime/warm-host.ts) is not profiled.
  */
 export function profileSubmissions(device: GPUDevice, listener: SubmissionListener, options: { timestamps?: boolean } = {}): () => void {
   const has = device.features.has('timestamp-query');
@@ -72,21 +75,34 @@ export function profilerOf(device: GPUDevice): Profiler | undefined {
   return profilers.get(device);
 }
 
+/** @internal Calls a listener (a profile's, a tick's) so that what it throws never reaches the caller's work. */
+export function callListener<T>(listener: (value: T) => void, value: T): void {
+  try {
+    listener(value);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
+
 /**
  * @internal A compute pass encoder that puts each dispatch in a pass of its own, timed by two
  * timestamp queries. It is what `StepEncoder.pass()` returns while a profiler with timestamps is on.
  */
 export class TimedPasses {
   readonly dispatches: DispatchTiming[] = [];
-  private readonly querySet: GPUQuerySet;
+  /** made at the first dispatch (a submission without one needs none) */
+  private querySet: GPUQuerySet | null = null;
   private pipeline: GPUComputePipeline | null = null;
   private readonly groups: (GPUBindGroup | null)[] = [];
   private resolved: GPUBuffer | null = null;
   label = 'ringkernel-timed';
 
-  constructor(private readonly encoder: GPUCommandEncoder, device: GPUDevice) {
-    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_TIMED_DISPATCHES, label: 'ringkernel-profile' });
-  }
+  constructor(
+    private readonly encoder: GPUCommandEncoder,
+    private readonly device: GPUDevice,
+  ) {}
 
   setPipeline(pipeline: GPUComputePipeline): void {
     this.pipeline = pipeline;
@@ -107,8 +123,9 @@ export class TimedPasses {
   private run(workgroups: number, dispatch: (pass: GPUComputePassEncoder) => void): void {
     const i = this.dispatches.length;
     const timed = i < MAX_TIMED_DISPATCHES;
+    if (timed) this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_TIMED_DISPATCHES, label: 'ringkernel-profile' });
     const pass = this.encoder.beginComputePass(
-      timed ? { timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : {},
+      timed ? { timestampWrites: { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : {},
     );
     pass.setPipeline(this.pipeline!);
     this.groups.forEach((group, index) => {
@@ -122,7 +139,7 @@ export class TimedPasses {
   /** Resolves the queries into a buffer that `readback` copies; returns the readback's word offset (or -1 with no dispatch). */
   resolve(createBuffer: (d: GPUBufferDescriptor) => GPUBuffer, readback: (src: GPUBuffer, offset: number, bytes: number) => number): number {
     const n = Math.min(this.dispatches.length, MAX_TIMED_DISPATCHES);
-    if (n === 0) return -1;
+    if (n === 0 || this.querySet === null) return -1;
     const bytes = 2 * n * 8;
     const resolved = (this.resolved = createBuffer({ label: 'ringkernel-profile-resolve', size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }));
     this.encoder.resolveQuerySet(this.querySet, 0, 2 * n, resolved, 0);
@@ -136,8 +153,15 @@ export class TimedPasses {
       const ns = (w: number) => words[at + 2 * w] + words[at + 2 * w + 1] * 2 ** 32;
       for (let i = 0; i < n; i++) this.dispatches[i].gpuNs = Math.max(0, ns(2 * i + 1) - ns(2 * i));
     }
-    this.querySet.destroy();
-    this.resolved?.destroy();
+    this.dispose();
     return this.dispatches;
+  }
+
+  /** Frees the query set and the resolve buffer (also when the submission failed or was never made). */
+  dispose(): void {
+    this.querySet?.destroy();
+    this.resolved?.destroy();
+    this.querySet = null;
+    this.resolved = null;
   }
 }

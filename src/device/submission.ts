@@ -25,7 +25,7 @@
 import { gpuErrorAsError } from './buffers.js';
 import { DeviceLostError, GpuOutOfMemoryError, GpuQueueError } from './errors.js';
 import { FAKE_TIMERS_MESSAGE, nextMacrotask, timersFaked } from '../platform/index.js';
-import { profilerOf, TimedPasses } from './profile.js';
+import { callListener, profilerOf, TimedPasses } from './profile.js';
 
 export interface Readback {
   /** The words read back, valid until `release()`. A step reads its ranges at the offsets `readback` gave it. */
@@ -170,6 +170,8 @@ export interface SubmitOptions {
    * kernel run), whose errors must be reported exactly.
    */
   detect?: 'sentinel' | 'scope';
+  /** false: never profiled (profile.ts), whatever profiler is on (the runtime's private warm-up). Default true. */
+  profile?: boolean;
 }
 
 interface Sentinel {
@@ -216,6 +218,7 @@ function sentinelOf(device: GPUDevice, scopes: Promise<GPUError | null>[]): Sent
  */
 export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, options: SubmitOptions = {}): { value: T; done: Promise<Readback> } {
   if (timersFaked()) throw new Error(FAKE_TIMERS_MESSAGE);
+  const profiler = options.profile === false ? undefined : profilerOf(device);
   const scoped = options.detect === 'scope';
   if (scoped) device.pushErrorScope('validation');
   let value: T;
@@ -226,7 +229,6 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
   let expected: [number, number] | null = null;
   let sentinel: Sentinel | null = null;
   const memoryScopes: Promise<GPUError | null>[] = [];
-  const profiler = profilerOf(device);
   const start = profiler !== undefined ? performance.now() : 0;
   let encoded = 0;
   let timedAt = -1;
@@ -262,6 +264,7 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
   } catch (error) {
     if (scoped) void device.popErrorScope().catch(() => undefined);
     if (staging !== null) giveStaging(device, staging);
+    enc?.timed?.dispose();
     throw error;
   }
   const s = submissionStats(device);
@@ -276,6 +279,7 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     enc.memoryScopes.length === 0 ? Promise.resolve(null) : Promise.all(enc.memoryScopes).then((errors) => errors.find((e) => e !== null) ?? null);
   const done = Promise.all([validation, memory, mapped.then(() => true as const, (error: unknown) => mapFailure(device, error))]).then(([v, m, map]) => {
     const fail = (error: Error, broken: boolean): never => {
+      enc.timed?.dispose();
       if (staging !== null) {
         if (map === true) staging.unmap();
         giveStaging(device, staging, broken || map !== true);
@@ -287,7 +291,8 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     if (map !== true) fail(map, true);
     if (profiler !== undefined) mappedAt = performance.now();
     if (staging === null) {
-      if (profiler !== undefined) profiler.listener({ start, encoded, submitted, mapped: mappedAt, read: mappedAt, dispatches: null });
+      enc.timed?.dispose();
+      if (profiler !== undefined) callListener(profiler.listener, { start, encoded, submitted, mapped: mappedAt, read: mappedAt, dispatches: null });
       return { words: new Uint32Array(0), release: () => undefined };
     }
     const mappedWords = new Uint32Array(staging.getMappedRange(0, totalBytes));
@@ -303,7 +308,7 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     giveStaging(device, staging);
     if (profiler !== undefined) {
       const dispatches = enc.timed !== null ? enc.timed.read(words, timedAt) : null;
-      profiler.listener({ start, encoded, submitted, mapped: mappedAt, read: performance.now(), dispatches });
+      callListener(profiler.listener, { start, encoded, submitted, mapped: mappedAt, read: performance.now(), dispatches });
     }
     let released = false;
     return {

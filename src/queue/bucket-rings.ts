@@ -9,12 +9,12 @@
  * front, and the index is compacted when stale entries outnumber live ones: O(1) amortized,
  * with no cost to gets.
  *
- * Memory is proportional to what is queued: a ring starts empty, doubles when full and is
- * reset to nothing when a large one drains, so 256 priorities never cost 256 × maxSize. The
- * largest drained arrays are kept as one spare per queue (SpareArrays), which the next ring to
- * grow past KEEP_CAPACITY takes: a queue that fills and drains with large batches (a kernel's
- * queue, tick after tick) then grows once, not ~log2(batch) times a batch. The spare is at most
- * what the queue once held, so memory stays within twice the largest backlog.
+ * Memory follows what is queued: a ring starts empty, doubles when full and is reset to nothing
+ * when a large one drains, so 256 priorities never cost 256 × maxSize. The largest drained
+ * arrays are kept as one spare per queue (SpareArrays), which the next ring to grow past
+ * KEEP_CAPACITY takes: a queue that fills and drains with large batches (a kernel's queue, tick
+ * after tick) then grows once, not ~log2(batch) times a batch. So an emptied queue still holds
+ * the spare (at most twice its largest backlog, in slots) until `clear()` or until a ring takes it.
  */
 
 export const BUCKETS = 256;

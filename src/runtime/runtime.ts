@@ -29,6 +29,7 @@ import { KernelState, checkTransition, type KernelStateValue } from './state.js'
 import { KernelClock, prometheusText, type KernelTelemetry, type RuntimeSummary } from './telemetry.js';
 import { CpuBackend } from './cpu/backend.js';
 import { warmHostPaths, type WarmRuntime } from './warm-host.js';
+import { callListener } from '../device/profile.js';
 
 /** The private runtimes that warm the host paths (warm-host.ts): their own launches do not wait for it. */
 const hostWarmers = new WeakSet<RingKernelRuntime>();
@@ -41,8 +42,9 @@ export interface RuntimeOptions {
   /** Telemetry (telemetry(), allTelemetry(), prometheus()); default true. */
   telemetry?: boolean;
   /**
-   * Called after every tick that ran with where its host time went (profiles: `npm run profile`).
-   * It runs inside the tick: keep it short, and it must not throw.
+   * Called after every tick that ran with where its host time went (profiles: `ringkernel bench
+   * --profile`). It runs inside the tick: keep it short. An exception it throws is rethrown
+   * outside the tick (queueMicrotask: an uncaught exception), never failing the tick.
    */
   onTick?: (timing: TickTiming) => void;
 }
@@ -206,7 +208,7 @@ export class RingKernelRuntime {
     this.starting ??= (async () => {
       // (cleared before, not after: a loss the backend reports while it starts must stick)
       this.lostError = null;
-      const backend: Backend = this.options.backend === 'cpu' ? new CpuBackend() : await loadGpuBackend(this.options.device);
+      const backend: Backend = this.options.backend === 'cpu' ? new CpuBackend() : await loadGpuBackend(this.options.device, !hostWarmers.has(this));
       await backend.start({
         requestTick: () => this.scheduler.request(),
         droppedTagged: (kernel, tag) => this.requests.dropped(kernel.id, tag),
@@ -860,7 +862,7 @@ export class RingKernelRuntime {
       if (toReceive.length > 0) kernel.reinsert(toReceive);
     }
     if (this.options.onTick !== undefined) {
-      this.options.onTick({ start, planned: t0, ran: t0 + latencyNs / 1e6, end: performance.now(), kernels: plan.kernels.map(({ kernel }) => kernel.id) });
+      callListener(this.options.onTick, { start, planned: t0, ran: t0 + latencyNs / 1e6, end: performance.now(), kernels: plan.kernels.map(({ kernel }) => kernel.id) });
     }
     return true;
   }
@@ -898,7 +900,7 @@ if (typeof Symbol.asyncDispose !== 'symbol') {
 }
 
 /** The GPU backend, loaded on first use (the CPU backend never touches WebGPU). */
-async function loadGpuBackend(device: GPUDevice | undefined): Promise<Backend> {
+async function loadGpuBackend(device: GPUDevice | undefined, profiled: boolean): Promise<Backend> {
   const { GpuBackend } = await import('./gpu/backend.js');
-  return new GpuBackend(device);
+  return new GpuBackend(device, profiled);
 }

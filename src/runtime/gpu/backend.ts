@@ -32,7 +32,11 @@ export class GpuBackend implements Backend {
   private readonly marks = new WeakMap<GpuMessageQueue<any>, QueueMark>();
   private unwatch: (() => void) | null = null;
 
-  constructor(private readonly given: GPUDevice | undefined) {}
+  /** `profiled`: false for the runtime's private warm-up, whose submissions no profile shows (device/profile.ts) */
+  constructor(
+    private readonly given: GPUDevice | undefined,
+    private readonly profiled = true,
+  ) {}
 
   async start(hooks: BackendHooks): Promise<void> {
     this.hooks = hooks;
@@ -68,7 +72,7 @@ export class GpuBackend implements Backend {
       const kernels = plan.kernels.map(({ kernel, upperBound, taggedBound }) => [kernel as GpuKernel, (kernel as GpuKernel).encodeTick(e, upperBound, taggedBound)] as const);
       const globals = [...changed].map((q) => [q, e.readback(q.storage.ctl, 0, GLOBAL_WORDS * 4)] as const);
       return { steps, kernels, globals };
-    });
+    }, { profile: this.profiled });
     const { steps, kernels, globals } = built.value;
     let rb;
     try {

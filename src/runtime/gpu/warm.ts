@@ -5,7 +5,7 @@
  * Some drivers compile a pipeline when it is first dispatched, not when it is created (the software
  * adapter, lavapipe: creating one takes ~2 ms, its first dispatch 20-30 ms, and a tick uses a dozen
  * of them), and `createComputePipelineAsync` does not move that work. So each pipeline not yet run
- * on the device is dispatched once, one workgroup, in a submission of its own:
+ * on the device is dispatched once, one workgroup, all in one submission at the launch:
  *  - the tick's and the queue's pipelines (one set per device) against scratch buffers of zeros,
  *    with zero parameters: every entry point then finds nothing to do (no messages, no operations),
  *    and whatever it writes lands in the scratch buffers, destroyed afterwards;
@@ -17,6 +17,7 @@
 import { PARAM_STRIDE, PARAM_WORDS } from '../../gpu/layout.js';
 import { queuePipelines } from '../../gpu/pipelines.js';
 import { tickPipelines, TICK_BINDINGS } from './pipelines.js';
+import { FAKE_TIMERS_MESSAGE, timersFaked } from '../../platform/index.js';
 
 /** Pipelines already run once, per device. */
 const warmed = new WeakMap<GPUDevice, WeakSet<GPUComputePipeline>>();
@@ -105,6 +106,8 @@ export async function warmPipelines(device: GPUDevice, handler: GPUComputePipeli
     });
   }
   if (todo.length === 0) return;
+  // (its completion comes through the event loop's setImmediate: with that faked it would never come)
+  if (timersFaked()) throw new Error(FAKE_TIMERS_MESSAGE);
   let scratch: Scratch | null = null;
   const buffers = (n: number) => Array.from({ length: n }, () => device.createBuffer({ label: 'ringkernel-warm', size: SCRATCH_BYTES, usage: GPUBufferUsage.STORAGE }));
   const scratchOf = (): Scratch =>
@@ -127,10 +130,13 @@ export async function warmPipelines(device: GPUDevice, handler: GPUComputePipeli
     device.queue.submit([encoder.finish()]);
   } finally {
     const error = device.popErrorScope();
-    await device.queue.onSubmittedWorkDone();
+    try {
+      await device.queue.onSubmittedWorkDone();
+    } finally {
+      const s = scratch as Scratch | null;
+      if (s !== null) for (const b of [...s.storage, ...s.kernel, s.params]) b.destroy();
+    }
     const e = await error;
-    const s = scratch as Scratch | null;
-    if (s !== null) for (const b of [...s.storage, ...s.kernel, s.params]) b.destroy();
     if (e !== null) throw new Error(`ringkernel: warming the tick's pipelines failed (internal error): ${e.message}`);
   }
   for (const w of todo) done.add(w.pipeline);
