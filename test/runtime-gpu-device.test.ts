@@ -131,6 +131,35 @@ describeGpu('ring kernels on the GPU: scale, submissions, errors, loss', () => {
     }
   });
 
+  it('a receive waiting as a tick runs is answered by that tick: one submission, the device\'s records in priority order', async () => {
+    const { device: real } = await acquireDevice();
+    const probe = probeDevice(real);
+    const rt = await RingKernelRuntime.create({ backend: 'gpu', device: probe.device });
+    try {
+      await rt.launch('c', addTen, { outputQueueSize: 256 });
+      await rt.launch('a', double, { sendsTo: 'c' });
+      for (const id of ['c', 'a']) await rt.activate(id);
+      await rt.idle();
+      for (const [n, want] of [[1, 1], [5, 5], [64, 64], [100, 100]] as const) {
+        const before = probe.submissions;
+        const receiving = rt.receiveMany('c', want); // waits: the output queue is empty
+        await rt.sendMany('a', Array.from({ length: n }, (_, i) => ({ v: i, id: i, priority: (i * 7) % 5 })));
+        const got = await receiving;
+        const expected = Array.from({ length: n }, (_, i) => ({ v: i * 2 + 10, id: i, priority: (i * 7) % 5 })).sort((x, y) => y.priority - x.priority || x.id - y.id);
+        // up to 64 (the head a tick fetches) it rides on the kernels' submission; more takes a second one
+        expect(got).toEqual(expected.slice(0, want));
+        expect(probe.submissions - before, `${n} messages`).toBe(n <= 64 ? 1 : 2);
+        // and the pop made from the head reaches the device with the next submission: nothing is left, nothing twice
+        await rt.idle();
+        expect(rt.telemetry('c')!.outputDepth).toBe(0);
+        expect(await Promise.race([rt.receive('c', { timeout: 0 }).then(() => 'got one', () => 'empty')])).toBe('empty');
+      }
+    } finally {
+      await rt.shutdown();
+      real.destroy();
+    }
+  });
+
   it('a kernel whose WGSL does not compile is refused with the compiler\'s message and its own line; nothing is left', async () => {
     const rt = await RingKernelRuntime.create({ backend: 'gpu' });
     try {

@@ -481,6 +481,9 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
    * head. Fails the queue closed (and throws) on a device error word.
    */
   applyDeviceRun(popped: number, pushed: number, globals: Uint32Array, head: Uint32Array | null): void {
+    // (a head fetched at the end of the run is the queue's only if nothing was recorded since:
+    // a pop recorded meanwhile will take some of those messages)
+    if (head !== null && !this.rec.log.isEmpty) head = null;
     if (this.brokenError) throw this.brokenError;
     if (this.isClosed) return; // closed while the run was in flight: its messages are gone with it
     if (globals[G.ERR] !== 0) {
@@ -505,6 +508,11 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     }
     if (this.getters.length !== 0) this.serveGetters();
     if (this.putters.length !== 0) this.admitPutters();
+  }
+
+  /** @internal Whether a get or getMany is waiting for messages (a ring kernel's tick then fetches this queue's head for it). */
+  get hasWaitingGetters(): boolean {
+    return this.getters.length !== 0;
   }
 
   /** @internal Head records a device-side run fetches for the host. */

@@ -70,10 +70,16 @@ export class GpuBackend implements Backend {
     const built = submit(device, (e) => {
       const steps = [...queues].map((q) => [q, q.encodeStep(e)] as const);
       const kernels = plan.kernels.map(({ kernel, upperBound, taggedBound }) => [kernel as GpuKernel, (kernel as GpuKernel).encodeTick(e, upperBound, taggedBound)] as const);
+      // (after every kernel: each output queue's head as the tick leaves it, for receives waiting on it)
+      const heads = new Map<GpuMessageQueue<any>, { at: number; words: number }>();
+      for (const [kernel] of kernels) {
+        const head = kernel.encodeReceiveHead(e);
+        if (head !== null) heads.set(kernel.output!, head);
+      }
       const globals = [...changed].map((q) => [q, e.readback(q.storage.ctl, 0, GLOBAL_WORDS * 4)] as const);
-      return { steps, kernels, globals };
+      return { steps, kernels, globals, heads };
     }, { profile: this.profiled });
-    const { steps, kernels, globals } = built.value;
+    const { steps, kernels, globals, heads } = built.value;
     let rb;
     try {
       rb = await built.done;
@@ -95,7 +101,8 @@ export class GpuBackend implements Backend {
         const dPushes = pushes - mark.pushes;
         mark.pops = pops;
         mark.pushes = pushes;
-        q.applyDeviceRun(dPops, dPushes, g, null);
+        const head = heads.get(q);
+        q.applyDeviceRun(dPops, dPushes, g, head !== undefined ? words.subarray(head.at, head.at + head.words) : null);
       }
       const results = new Map<BackendKernel, KernelTickResult>();
       for (const [kernel, r] of kernels as readonly (readonly [GpuKernel, KernelReadback])[]) {

@@ -12,12 +12,19 @@
  *   dummy    a 16-byte stand-in for the output queue's control block of a sink (bindings need a buffer)
  * Its output goes to its own output queue (terminal) or to its downstream kernel's input queue
  * (sendsTo), which is the same GpuMessageQueue: messages never leave the device between kernels.
+ *
+ * RECEIVERS  When a receive waits on a terminal kernel's output queue as a tick is encoded, the
+ * tick ends by fetching that queue's head (up to MAX_HEAD messages, as many as the device holds:
+ * queue-seg.wgsl's seg_tiny with only its head fetch, one invocation walking the non-empty buckets
+ * from the bitmap, into the kernel's `head` buffer), after everything pushed into it. Read back with the tick, it becomes the queue's head copy, so
+ * the waiting receive is answered from the device's own records at once instead of by a second
+ * submission; the pop it makes goes to the device with the next one.
  */
 import { GpuMessageQueue } from '../../gpu/gpu-queue.js';
 import { createBuffers } from '../../device/buffers.js';
 import { submit, type StepEncoder } from '../../device/submission.js';
-import { FLAG, G, PARAM_STRIDE, PARAM_WORDS, PF, readU64, writeU64, type ParamName } from '../../gpu/layout.js';
-import { paramGroup } from '../../gpu/storage.js';
+import { FLAG, G, PARAM_STRIDE, PARAM_WORDS, PF, RECORD_HEADER, readU64, writeU64, type ParamName } from '../../gpu/layout.js';
+import { MAX_HEAD, paramGroup } from '../../gpu/storage.js';
 import { viewsOf, type PackedBatch } from '../../gpu/packed.js';
 import type { WaitOptions } from '../../queue/contract.js';
 import type { MessageSchema } from '../../schema/define-message.js';
@@ -51,7 +58,7 @@ export class GpuKernel implements BackendKernel {
   readonly output: GpuMessageQueue<Envelope> | null;
   private readonly device: GPUDevice;
   private readonly work: WorkLayout;
-  private readonly b: Record<'kctl' | 'work' | 'replies' | 'state' | 'params' | 'dummy', GPUBuffer>;
+  private readonly b: Record<'kctl' | 'work' | 'replies' | 'state' | 'params' | 'dummy' | 'head', GPUBuffer>;
   private readonly handler: HandlerPipeline;
   private readonly tp: TickPipelines;
   private readonly groups: {
@@ -60,6 +67,8 @@ export class GpuKernel implements BackendKernel {
     ingest: GPUBindGroup[];
     settle: GPUBindGroup[];
     small: GPUBindGroup[];
+    /** the output queue's group with `outb` = the head buffer (a terminal kernel) */
+    head: GPUBindGroup | null;
   };
   /** word offsets of the input and output schemas' fields (the rest is padding) */
   private readonly inputFieldWords: readonly number[];
@@ -97,6 +106,7 @@ export class GpuKernel implements BackendKernel {
         state: { label: `rk-${id}-state`, size: def.state?.bytes ?? 16, usage: S | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, binding: 'storage' },
         params: { label: `rk-${id}-params`, size: 3 * PARAM_STRIDE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, binding: 'uniform' },
         dummy: { label: `rk-${id}-dummy`, size: 16, usage: S, binding: 'storage' },
+        head: { label: `rk-${id}-head`, size: output !== null ? MAX_HEAD * (output.storage.words + RECORD_HEADER) * 4 : 16, usage: S | GPUBufferUsage.COPY_SRC, binding: 'storage' },
       });
       let kernel: GpuKernel;
       try {
@@ -138,6 +148,14 @@ export class GpuKernel implements BackendKernel {
     this.outputFieldWords = def.output ? fieldWords(def.output) : [];
     this.writeParams();
     this.groups = this.makeGroups();
+    if (output !== null) {
+      // the output queue's run record 0 (it never runs a user kernel): no push, no pop, a fetch of up to MAX_HEAD
+      const record = new Uint32Array(PARAM_STRIDE / 4);
+      record[PF.flags] = FLAG.HEAD;
+      record[PF.peekN] = MAX_HEAD;
+      record[PF.peekOff] = 0;
+      output.storage.writeRunParams(record);
+    }
   }
 
   /**
@@ -215,6 +233,7 @@ export class GpuKernel implements BackendKernel {
       ingest: O ? [O.groupWith(this.b.work, this.b.replies), paramGroup(d, O.p, this.b.params, 1)] : [],
       settle: [group(tp.settle, 0, TICK_BINDINGS.settle[0], (b) => queueBuffer(O, b)), params(tp.settle, 2), group(tp.settle, 2, TICK_BINDINGS.settle[2], kernelBuffer)],
       small: [group(tp.smallIngest, 0, TICK_BINDINGS.smallIngest[0], (b) => queueBuffer(O, b)), params(tp.smallIngest, 2), group(tp.smallIngest, 2, TICK_BINDINGS.smallIngest[2], kernelBuffer)],
+      head: this.output !== null ? this.output.storage.groupWith(this.b.work, this.b.head) : null,
     };
   }
 
@@ -400,6 +419,24 @@ export class GpuKernel implements BackendKernel {
       repliesAt: e.readback(this.b.replies, 0, replyWords * 4),
       replyWords,
     };
+  }
+
+  /**
+   * After every kernel of the tick: when a receive waits on this kernel's output queue, fetches
+   * the queue's head (see RECEIVERS); returns where it is in the readback, or null.
+   */
+  encodeReceiveHead(e: StepEncoder): { at: number; words: number } | null {
+    const out = this.output;
+    if (out === null || this.groups.head === null || !out.hasWaitingGetters) return null;
+    const s = out.storage;
+    const pass = e.pass();
+    pass.setBindGroup(0, this.groups.head);
+    pass.setBindGroup(1, s.runParamGroup(0));
+    pass.setPipeline(s.p.pipeline.seg_tiny);
+    pass.dispatchWorkgroups(1);
+    e.dispatches++;
+    const words = MAX_HEAD * (s.words + RECORD_HEADER);
+    return { at: e.readback(this.b.head, 0, words * 4), words };
   }
 
   /** Reads this kernel's part of a tick's readback (`outGlobals`: its output queue's globals, for the replies' count). */
