@@ -54,6 +54,8 @@ fn rk_take(@builtin(local_invocation_index) i: u32) {
     wfree = ld(G_FREETOP);
     atomicStore(&rk_kctl[RK_K_ONEPOS], RK_ONE_BUCKET_NONE);
   }
+  // (storageBarrier: the store above is to storage, and must land before a bucket's below)
+  storageBarrier();
   workgroupBarrier();
   let K = wtake;
   let head = ld(bk(F_HEAD, k));
@@ -61,7 +63,7 @@ fn rk_take(@builtin(local_invocation_index) i: u32) {
   let before = wg_scan(i, vec4<u32>(cnt, 0u, 0u, 0u)).x;
   var take = 0u;
   if (K > before) { take = min(K - before, cnt); }
-  // (at most one bucket takes all K: the first one, in scan order, holding K or more)
+  // (at most one bucket takes all K: the first non-empty one in scan order, when it holds K or more)
   if (K > 0u && take == K) { atomicStore(&rk_kctl[RK_K_ONEPOS], i); }
   var nb = 0u;
   if (take > 0u) { nb = (((head & bmask()) + take) >> bshift()) + 1u; }

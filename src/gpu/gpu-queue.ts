@@ -494,6 +494,9 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     this.count += pushed - popped;
     this.enqueued += pushed;
     this.dequeued += popped;
+    // (the head holds min(fetched, the device's count) records: only when the device's count is
+    // the host's is that what the decoding below takes, not stale records of an older fetch)
+    if (head !== null && globals[G.COUNT] !== this.count) head = null;
     if (head !== null) {
       const views = viewsOf(head);
       const entries: HeadEntry<T>[] = [];

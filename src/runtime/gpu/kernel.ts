@@ -15,10 +15,14 @@
  *
  * RECEIVERS  When a receive waits on a terminal kernel's output queue as a tick is encoded, the
  * tick ends by fetching that queue's head (up to MAX_HEAD messages, as many as the device holds:
- * queue-seg.wgsl's seg_tiny with only its head fetch, one invocation walking the non-empty buckets
- * from the bitmap, into the kernel's `head` buffer), after everything pushed into it. Read back with the tick, it becomes the queue's head copy, so
- * the waiting receive is answered from the device's own records at once instead of by a second
- * submission; the pop it makes goes to the device with the next one.
+ * queue-seg.wgsl's seg_tiny with only its head fetch, one invocation walking the non-empty
+ * buckets from the bitmap, into the kernel's `head` buffer), after everything pushed into it.
+ * Read back with the tick, it becomes the queue's head copy, so the waiting receive is answered
+ * from the device's own records at once instead of by a second submission; the pop it makes goes
+ * to the device with the next one. That seg_tiny pushes and pops nothing: of the queue's words it
+ * writes only G_PLANSEQ and G_TOTAL, one plan's scratch, which every reader gets from its own
+ * plan. Its Params record is the output queue's run record 0, which only runDeviceKernel would
+ * otherwise write: a kernel's queues are never given to it.
  */
 import { GpuMessageQueue } from '../../gpu/gpu-queue.js';
 import { createBuffers } from '../../device/buffers.js';
