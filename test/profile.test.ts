@@ -102,9 +102,9 @@ describeGpu('profiles', () => {
       expect(s.submitted).toBeLessThanOrEqual(s.mapped);
       expect(s.mapped).toBeLessThanOrEqual(s.read);
       const labels = s.dispatches!.map((d) => d.label);
-      expect(labels).toContain('rk_take');
-      expect(labels).toContain('ringkernel-inc');
-      expect(labels.indexOf('rk_take')).toBeLessThan(labels.indexOf('ringkernel-inc'));
+      // a request is a small tick: take, handler and ingest fused in one dispatch (this device binds 16 storage buffers)
+      expect(labels).toContain('rk_fused');
+      expect(labels.indexOf('seg_tiny')).toBeLessThan(labels.indexOf('rk_fused'));
       for (const d of s.dispatches!) {
         expect(d.gpuNs).not.toBeNull();
         expect(d.gpuNs!).toBeGreaterThanOrEqual(0);
@@ -224,9 +224,11 @@ describeGpu('profiles', () => {
     expect(report.profiles.map((p) => `${p.stages}x${p.batch}`)).toEqual(['1x1', '1x1024', '1x65536', '3x1', '3x1024', '3x65536']);
     for (const p of report.profiles) {
       expect(p.rounds).toBeGreaterThanOrEqual(1);
-      // three stages have three takes and three handlers
-      expect(p.dispatches.filter((d) => d.label === 'rk_take')).toHaveLength(p.stages);
-      expect(p.dispatches.filter((d) => d.label.startsWith('ringkernel-'))).toHaveLength(p.stages);
+      // three stages have three takes and three handlers: fused in one dispatch each for a small tick
+      const fused = p.dispatches.filter((d) => d.label === 'rk_fused').length;
+      expect(fused).toBe(p.batch === 1 ? p.stages : 0);
+      expect(p.dispatches.filter((d) => d.label === 'rk_take')).toHaveLength(p.stages - fused);
+      expect(p.dispatches.filter((d) => d.label.startsWith('ringkernel-'))).toHaveLength(p.stages - fused);
       expect(p.gpuUs).not.toBeNull();
       expect(Number.isFinite(p.host.tick)).toBe(true);
     }

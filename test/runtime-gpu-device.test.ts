@@ -12,6 +12,7 @@ import {
   defineRingKernel,
 } from 'ringkernel';
 import { describeGpu, probeDevice } from './gpu-helpers.js';
+import { profileSubmissions, requestAdapter } from 'ringkernel';
 import { randInt, rng } from './helpers.js';
 import { Num, addTen, double, fanOut } from './runtime-kernels.js';
 
@@ -167,6 +168,48 @@ describeGpu('ring kernels on the GPU: scale, submissions, errors, loss', () => {
     } finally {
       await rt.shutdown();
       real.destroy();
+    }
+  });
+
+  it('a small tick is one fused dispatch per kernel where the device binds 12 storage buffers, and the separate dispatches where it binds 8: the same answers', async () => {
+    // (an adapter gives one device: a fresh one each)
+    const ask = async (storage: number) =>
+      (await requestAdapter()).requestDevice({ requiredFeatures: ['timestamp-query'], requiredLimits: storage > 8 ? { maxStorageBuffersPerShaderStage: storage } : {} });
+    for (const [storage, fused] of [[16, true], [8, false]] as const) {
+      const device = await ask(storage);
+      const labels: string[][] = [];
+      const rt = await RingKernelRuntime.create({ backend: 'gpu', device });
+      try {
+        await rt.launch('c', addTen, { outputQueueSize: 512 });
+        await rt.launch('b', fanOut, { sendsTo: 'c' });
+        await rt.launch('a', double, { sendsTo: 'b' });
+        for (const id of ['c', 'b', 'a']) await rt.activate(id);
+        const stop = profileSubmissions(device, (t) => labels.push((t.dispatches ?? []).map((d) => d.label)));
+        // ((1 * 2) -> fanOut: copies 0 and 1 -> +10)
+        expect(await rt.sendAndReceive('a', { v: 1, id: 7 })).toEqual({ v: 10, id: 7, priority: 128 });
+        await rt.sendMany('a', Array.from({ length: 40 }, (_, i) => ({ v: i % 2, id: i, priority: i % 3 })));
+        await rt.idle();
+        stop();
+        const got = await rt.receiveMany('c', 512);
+        // v % 2 == 1 -> v = 2 -> two copies (0, 1) -> 10, 11; v == 0 -> none
+        // (the request's second output stays in the output queue: a reply is its first)
+        const expected = [{ v: 11, id: 7, priority: 128 }, ...Array.from({ length: 40 }, (_, i) => i)
+          .filter((i) => i % 2 === 1)
+          .flatMap((i) => [{ v: 10, id: i, priority: i % 3 }, { v: 11, id: i, priority: i % 3 }])
+          .sort((x, y) => y.priority - x.priority)];
+        expect(got).toEqual(expected);
+        const all = labels.flat();
+        if (fused) {
+          expect(all.filter((l) => l === 'rk_fused').length).toBeGreaterThanOrEqual(6); // 3 per tick, 2 ticks at least
+          expect(all).not.toContain('rk_take');
+        } else {
+          expect(all).not.toContain('rk_fused');
+          expect(all).toContain('rk_take');
+        }
+      } finally {
+        await rt.shutdown();
+        device.destroy();
+      }
     }
   });
 

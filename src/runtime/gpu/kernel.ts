@@ -35,13 +35,15 @@ import type { MessageSchema } from '../../schema/define-message.js';
 import type { BackendHooks, BackendKernel, KernelConfig, KernelCounters, KernelTickResult, Reply, TagEvent } from '../backend.js';
 import { tagWord, type RingKernelDefinition } from '../kernel.js';
 import { failureOfCode } from '../failures.js';
-import { handlerPipeline, tickPipelines, TICK_BINDINGS, type HandlerPipeline, type TickPipelines } from './pipelines.js';
+import { fusedPipeline, handlerPipeline, tickPipelines, TICK_BINDINGS, type HandlerPipeline, type TickPipelines } from './pipelines.js';
 import { workLayout, type WorkLayout } from './handler-wgsl.js';
 import { warmPipelines } from './warm.js';
 import { EVENT_EMITS_MASK, EVENT_FAILED, EVENT_WORDS, HANDLER_WORKGROUP, K, KCTL_WORDS } from './kernel-layout.js';
 
 /** A tick never takes more than this many messages through the serial small ingest. */
 const SMALL_POSITIONS = 256;
+/** Messages a fused small tick handles at most: its workgroup's invocations. */
+const FUSED_MESSAGES = 256;
 
 type Envelope = Record<string, number | number[]> & { priority: number; rk_tag_lo: number; rk_tag_hi: number };
 
@@ -73,7 +75,10 @@ export class GpuKernel implements BackendKernel {
     small: GPUBindGroup[];
     /** the output queue's group with `outb` = the head buffer (a terminal kernel) */
     head: GPUBindGroup | null;
+    /** the fused small tick's groups (fused-wgsl.ts), where the device runs it */
+    fused: GPUBindGroup[] | null;
   };
+  readonly fused: HandlerPipeline | null;
   /** word offsets of the input and output schemas' fields (the rest is padding) */
   private readonly inputFieldWords: readonly number[];
   private readonly outputFieldWords: readonly number[];
@@ -81,6 +86,7 @@ export class GpuKernel implements BackendKernel {
 
   static async create(device: GPUDevice, id: string, def: RingKernelDefinition, config: KernelConfig, downstream: GpuKernel | null, hooks: BackendHooks): Promise<GpuKernel> {
     const handler = await handlerPipeline(device, id, def, config.maxMessagesPerTick);
+    const fused = await fusedPipeline(device, def, config.maxMessagesPerTick);
     const made: GpuMessageQueue<Envelope>[] = [];
     try {
       const input = await GpuMessageQueue.create<Envelope>({
@@ -114,10 +120,10 @@ export class GpuKernel implements BackendKernel {
       });
       let kernel: GpuKernel;
       try {
-        kernel = new GpuKernel(device, id, def, config, downstream, input, output, work, buffers, handler);
+        kernel = new GpuKernel(device, id, def, config, downstream, input, output, work, buffers, handler, fused);
         if (def.state) await kernel.checkStateBinding();
         // (its handler's control block is still zero: the warm-up dispatch of the handler does nothing)
-        await warmPipelines(device, handler.pipeline, kernel.groups.handler, kernel.buffers());
+        await warmPipelines(device, handler.pipeline, kernel.groups.handler, kernel.buffers(), kernel.fused === null ? null : { pipeline: kernel.fused, state: def.state ? buffers.state : null });
       } catch (error) {
         for (const b of Object.values(buffers)) b.destroy();
         throw error;
@@ -140,6 +146,7 @@ export class GpuKernel implements BackendKernel {
     work: WorkLayout,
     buffers: GpuKernel['b'],
     handler: HandlerPipeline,
+    fused: HandlerPipeline | null,
   ) {
     this.device = device;
     this.input = input;
@@ -147,6 +154,7 @@ export class GpuKernel implements BackendKernel {
     this.work = work;
     this.b = buffers;
     this.handler = handler;
+    this.fused = this.outQueueOf(downstream, output) !== null ? fused : null;
     this.tp = tickPipelines(device);
     this.inputFieldWords = fieldWords(def.input);
     this.outputFieldWords = def.output ? fieldWords(def.output) : [];
@@ -191,7 +199,10 @@ export class GpuKernel implements BackendKernel {
 
   /** The queue this kernel's outputs go into: its own, or its downstream kernel's input. */
   private get outQueue(): GpuMessageQueue<Envelope> | null {
-    return this.downstream !== null ? this.downstream.input : this.output;
+    return this.outQueueOf(this.downstream, this.output);
+  }
+  private outQueueOf(downstream: GpuKernel | null, output: GpuMessageQueue<Envelope> | null): GpuMessageQueue<Envelope> | null {
+    return downstream !== null ? downstream.input : output;
   }
 
   private writeParams(): void {
@@ -238,7 +249,23 @@ export class GpuKernel implements BackendKernel {
       settle: [group(tp.settle, 0, TICK_BINDINGS.settle[0], (b) => queueBuffer(O, b)), params(tp.settle, 2), group(tp.settle, 2, TICK_BINDINGS.settle[2], kernelBuffer)],
       small: [group(tp.smallIngest, 0, TICK_BINDINGS.smallIngest[0], (b) => queueBuffer(O, b)), params(tp.smallIngest, 2), group(tp.smallIngest, 2, TICK_BINDINGS.smallIngest[2], kernelBuffer)],
       head: this.output !== null ? this.output.storage.groupWith(this.b.work, this.b.head) : null,
+      fused: this.fused !== null && O !== null ? this.fusedGroups(this.fused, O) : null,
     };
+  }
+
+  private fusedGroups(fused: HandlerPipeline, O: NonNullable<GpuMessageQueue<Envelope>['storage']>): GPUBindGroup[] {
+    const I = this.input.storage;
+    const storage = [I.ctl, I.blk, I.pool, I.scr, this.b.kctl, this.b.work, O.ctl, O.blk, O.pool, O.seqs, this.b.replies];
+    if (this.def.state) storage.push(this.b.state);
+    const d = this.device;
+    return [
+      d.createBindGroup({ label: `rk-${this.id}-fused`, layout: fused.layout, entries: storage.map((buffer, binding) => ({ binding, resource: { buffer } })) }),
+      d.createBindGroup({
+        label: `rk-${this.id}-fused-params`,
+        layout: fused.paramsLayout!,
+        entries: [0, 2].map((r, binding) => ({ binding, resource: { buffer: this.b.params, offset: r * PARAM_STRIDE, size: PARAM_WORDS * 4 } })),
+      }),
+    ];
   }
 
   // ---------------------------------------------------------------- sizes
@@ -379,6 +406,16 @@ export class GpuKernel implements BackendKernel {
     const g = this.groups;
     const tp = this.tp;
     const pass = e.pass();
+    const positions = upperBound * this.def.maxEmits;
+    if (g.fused !== null && upperBound <= FUSED_MESSAGES && positions <= SMALL_POSITIONS) {
+      // take, handle and ingest in one workgroup (fused-wgsl.ts)
+      pass.setPipeline(this.fused!.pipeline);
+      pass.setBindGroup(0, g.fused[0]);
+      pass.setBindGroup(1, g.fused[1]);
+      pass.dispatchWorkgroups(1);
+      e.dispatches++;
+      return this.readbacks(e, upperBound, taggedBound);
+    }
     setGroups(pass, tp.take, g.take);
     pass.dispatchWorkgroups(1);
     // (direct dispatches sized by the host's bound: an indirect one cost ~0.3 ms, about six direct ones, on the software adapter)
@@ -386,7 +423,6 @@ export class GpuKernel implements BackendKernel {
     pass.setBindGroup(0, g.handler);
     pass.dispatchWorkgroups(Math.ceil(upperBound / HANDLER_WORKGROUP));
     e.dispatches += 2;
-    const positions = upperBound * this.def.maxEmits;
     if (this.outQueue === null) {
       // a sink: nothing to ingest
       setGroups(pass, tp.settle, g.settle);
@@ -413,6 +449,11 @@ export class GpuKernel implements BackendKernel {
       pass.dispatchWorkgroups(1);
       e.dispatches += 4;
     }
+    return this.readbacks(e, upperBound, taggedBound);
+  }
+
+  /** Asks for the kernel's control block, its events and its replies. */
+  private readbacks(e: StepEncoder, upperBound: number, taggedBound: number): KernelReadback {
     const eventWords = EVENT_WORDS * taggedBound;
     const replyWords = this.output !== null ? taggedBound * this.def.maxEmits * (this.work.recordWords + 1) : 0;
     return {

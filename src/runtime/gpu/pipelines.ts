@@ -5,10 +5,11 @@
  */
 import tickWgsl from '../../../shaders/ring-tick.wgsl';
 import commonWgsl from '../../../shaders/queue-common.wgsl';
-import { layoutWgsl } from '../../gpu/layout.js';
+import { PARAM_WORDS, layoutWgsl } from '../../gpu/layout.js';
 import { KernelCompileError } from '../errors.js';
 import type { RingKernelDefinition } from '../kernel.js';
 import { handlerWgsl } from './handler-wgsl.js';
+import { FUSED_STORAGE_BUFFERS, fusedWgsl } from './fused-wgsl.js';
 import { kernelLayoutWgsl } from './kernel-layout.js';
 
 export const TICK_WGSL = [layoutWgsl(), kernelLayoutWgsl(), commonWgsl, tickWgsl].join('\n');
@@ -45,6 +46,8 @@ export function tickPipelines(device: GPUDevice): TickPipelines {
 export interface HandlerPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** the fused tick's group 1 (its two Params records) */
+  paramsLayout?: GPUBindGroupLayout;
 }
 
 const handlerCache = new WeakMap<GPUDevice, WeakMap<RingKernelDefinition, Map<number, Promise<HandlerPipeline>>>>();
@@ -103,4 +106,54 @@ async function compileHandler(device: GPUDevice, id: string, def: RingKernelDefi
     throw new KernelCompileError(id, `kernel '${id}' (${def.name}): the GPU refused its pipeline: ${error.message}`, 0, 0);
   }
   return { pipeline, layout };
+}
+
+const fusedCache = new WeakMap<GPUDevice, WeakMap<RingKernelDefinition, Map<number, Promise<HandlerPipeline | null>>>>();
+
+/**
+ * The kernel's fused small tick (fused-wgsl.ts), cached like its handler; null where the device
+ * binds too few storage buffers per stage or the module does not compile (the kernel's own names
+ * may collide with the queue's): its ticks are then not fused.
+ */
+export function fusedPipeline(device: GPUDevice, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline | null> {
+  const needed = FUSED_STORAGE_BUFFERS + (def.state ? 1 : 0);
+  if (def.output === undefined || device.limits.maxStorageBuffersPerShaderStage < needed) return Promise.resolve(null);
+  let byDef = fusedCache.get(device);
+  if (byDef === undefined) fusedCache.set(device, (byDef = new WeakMap()));
+  let byTick = byDef.get(def);
+  if (byTick === undefined) byDef.set(def, (byTick = new Map()));
+  let p = byTick.get(maxPerTick);
+  if (p === undefined) {
+    p = compileFused(device, def, maxPerTick);
+    byTick.set(maxPerTick, p);
+  }
+  return p;
+}
+
+async function compileFused(device: GPUDevice, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline | null> {
+  let code: string;
+  try {
+    code = fusedWgsl(def, maxPerTick).code;
+  } catch {
+    return null;
+  }
+  const storage = (binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } });
+  const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: FUSED_STORAGE_BUFFERS }, (_, b) => storage(b));
+  if (def.state) entries.push(storage(11));
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code, label: `ringkernel-fused-${def.name}` });
+  const layout = device.createBindGroupLayout({ label: `ringkernel-fused-${def.name}`, entries });
+  const params = device.createBindGroupLayout({
+    label: 'ringkernel-fused-params',
+    entries: [0, 1].map((binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' as const, minBindingSize: PARAM_WORDS * 4 } })),
+  });
+  const pipeline = device.createComputePipeline({
+    label: 'rk_fused',
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layout, params] }),
+    compute: { module, entryPoint: 'rk_fused' },
+  });
+  const scope = device.popErrorScope();
+  const [info, error] = await Promise.all([module.getCompilationInfo(), scope]);
+  if (error !== null || info.messages.some((m) => m.type === 'error')) return null;
+  return { pipeline, layout, paramsLayout: params };
 }

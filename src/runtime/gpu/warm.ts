@@ -16,7 +16,8 @@
  */
 import { PARAM_STRIDE, PARAM_WORDS } from '../../gpu/layout.js';
 import { queuePipelines } from '../../gpu/pipelines.js';
-import { tickPipelines, TICK_BINDINGS } from './pipelines.js';
+import { tickPipelines, TICK_BINDINGS, type HandlerPipeline } from './pipelines.js';
+import { FUSED_STORAGE_BUFFERS } from './fused-wgsl.js';
 import { FAKE_TIMERS_MESSAGE, timersFaked } from '../../platform/index.js';
 
 /** Pipelines already run once, per device. */
@@ -37,6 +38,8 @@ interface Scratch {
   storage: GPUBuffer[];
   /** a kernel's bindings (the tick's group 2: distinct buffers, writable bindings must not alias) */
   kernel: GPUBuffer[];
+  /** the fused tick's storage bindings, all distinct */
+  fused: GPUBuffer[];
   params: GPUBuffer;
 }
 
@@ -66,7 +69,13 @@ function touchPipeline(device: GPUDevice): { layout: GPUBindGroupLayout; pipelin
  * (WebGPU zero-initializes buffers, lazily: Dawn clears one in the first submission that uses it,
  * and the memory's pages are first touched then) happens here, not in the kernel's first tick.
  */
-export async function warmPipelines(device: GPUDevice, handler: GPUComputePipeline, group: GPUBindGroup, touch: readonly GPUBuffer[] = []): Promise<void> {
+export async function warmPipelines(
+  device: GPUDevice,
+  handler: GPUComputePipeline,
+  group: GPUBindGroup,
+  touch: readonly GPUBuffer[] = [],
+  fused: { pipeline: HandlerPipeline; state: GPUBuffer | null } | null = null,
+): Promise<void> {
   let done = warmed.get(device);
   if (done === undefined) warmed.set(device, (done = new WeakSet()));
   const todo: WarmDispatch[] = [];
@@ -89,6 +98,21 @@ export async function warmPipelines(device: GPUDevice, handler: GPUComputePipeli
         device.createBindGroup({ layout: q.layout, entries: s.storage.map((buffer, binding) => ({ binding, resource: { buffer } })) }),
         device.createBindGroup({ layout: q.paramLayout, entries: [{ binding: 0, resource: { buffer: s.params, size: PARAM_WORDS * 4 } }] }),
       ],
+    });
+  }
+  if (fused !== null && !done.has(fused.pipeline.pipeline)) {
+    // the fused tick on scratch buffers of zeros (its take finds nothing), with the kernel's own
+    // state buffer for the state binding (its size is the state type's; the handler never runs)
+    const f = fused.pipeline;
+    todo.push({
+      pipeline: f.pipeline,
+      groups: (s) => {
+        const storage = fused.state !== null ? [...s.fused, fused.state] : s.fused;
+        return [
+          device.createBindGroup({ layout: f.layout, entries: storage.map((buffer, binding) => ({ binding, resource: { buffer } })) }),
+          device.createBindGroup({ layout: f.paramsLayout!, entries: [0, 1].map((binding) => ({ binding, resource: { buffer: s.params, size: PARAM_WORDS * 4 } })) }),
+        ];
+      },
     });
   }
   const tp = tickPipelines(device);
@@ -114,6 +138,7 @@ export async function warmPipelines(device: GPUDevice, handler: GPUComputePipeli
     (scratch ??= {
       storage: buffers(SCRATCH_BUFFERS),
       kernel: buffers(3),
+      fused: buffers(FUSED_STORAGE_BUFFERS),
       params: device.createBuffer({ label: 'ringkernel-warm-params', size: PARAM_STRIDE, usage: GPUBufferUsage.UNIFORM }),
     });
   device.pushErrorScope('validation');
@@ -134,7 +159,7 @@ export async function warmPipelines(device: GPUDevice, handler: GPUComputePipeli
       await device.queue.onSubmittedWorkDone();
     } finally {
       const s = scratch as Scratch | null;
-      if (s !== null) for (const b of [...s.storage, ...s.kernel, s.params]) b.destroy();
+      if (s !== null) for (const b of [...s.storage, ...s.kernel, ...s.fused, s.params]) b.destroy();
     }
     const e = await error;
     if (e !== null) throw new Error(`ringkernel: warming the tick's pipelines failed (internal error): ${e.message}`);
