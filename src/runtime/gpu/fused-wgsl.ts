@@ -25,7 +25,7 @@ import { layoutWgsl } from '../../gpu/layout.js';
 import type { RingKernelDefinition } from '../kernel.js';
 import { handlerWgsl } from './handler-wgsl.js';
 
-/** Storage buffers the fused pipeline binds, without and with state. */
+/** Storage buffers the fused pipeline binds without state (one more with it). */
 export const FUSED_STORAGE_BUFFERS = 11;
 
 /** Every name queue-common.wgsl declares: bindings, helpers, workgroup variables. */
@@ -36,6 +36,10 @@ const COMMON_NAMES = [
   'emit_slot', 'walk_bucket', 'link_fresh', 'push_record', 'wg_scan', 'wscan', 'wtotal', 'wfree',
 ];
 
+/** The shader sources with \n line ends, whatever the checkout did to them. */
+const common = commonWgsl.replace(/\r\n/g, '\n');
+const tick = tickWgsl.replace(/\r\n/g, '\n');
+
 function rename(text: string, map: Record<string, string>): string {
   const names = Object.keys(map).sort((a, b) => b.length - a.length);
   const re = new RegExp(`\\b(${names.join('|')})\\b`, 'g');
@@ -44,7 +48,7 @@ function rename(text: string, map: Record<string, string>): string {
 
 /** queue-common.wgsl without its binding declarations, every name prefixed. */
 function commonCopy(prefix: string, extra: Record<string, string> = {}): string {
-  const body = commonWgsl
+  const body = common
     .split('\n')
     .filter((line) => !/^@group\(\d\) @binding\(\d\)/.test(line))
     .join('\n');
@@ -55,10 +59,10 @@ function commonCopy(prefix: string, extra: Record<string, string> = {}): string 
 
 /** The text of one function of ring-tick.wgsl, from `start` up to (not including) `end`. */
 function section(start: string, end: string | null): string {
-  const a = tickWgsl.indexOf(start);
-  const b = end === null ? tickWgsl.length : tickWgsl.indexOf(end, a);
+  const a = tick.indexOf(start);
+  const b = end === null ? tick.length : tick.indexOf(end, a);
   if (a < 0 || b < 0) throw new Error(`ringkernel: ring-tick.wgsl lost "${start}" (internal error)`);
-  return tickWgsl.slice(a, b);
+  return tick.slice(a, b);
 }
 
 export interface FusedSource {
@@ -82,6 +86,7 @@ export function fusedWgsl(def: RingKernelDefinition, maxPerTick: number): FusedS
       .replace(/@compute @workgroup_size\(1\)\s*fn rk_small_ingest\(\)/, 'fn rk_fused_ingest()');
   // the handler: its input bindings are the input queue's copy; its entry point a function of j
   const handler = handlerWgsl(def, maxPerTick).code
+    .replace(/\r\n/g, '\n')
     .replace(/^@group\(0\) @binding\(\d\) var<storage[^\n]*\n/gm, '')
     .replace(/@compute @workgroup_size\(64\)\s*fn rk_main\(@builtin\(global_invocation_id\) rk_gid: vec3<u32>\) \{\s*let rk_jj = rk_gid\.x;/, 'fn rk_fused_handle(rk_jj: u32) {');
   const handlerBody = rename(handler, { rk_in_ctl: 'i_ctl', rk_in_scr: 'i_scr', rk_in_pool: 'i_pool' });

@@ -124,19 +124,21 @@ export function fusedPipeline(device: GPUDevice, def: RingKernelDefinition, maxP
   if (byTick === undefined) byDef.set(def, (byTick = new Map()));
   let p = byTick.get(maxPerTick);
   if (p === undefined) {
-    p = compileFused(device, def, maxPerTick);
+    // (a module that does not compile is cached as null; a failure to compile at all, e.g. a lost device, is not)
+    const cache = byTick;
+    p = compileFused(device, def, maxPerTick).catch((error: unknown) => {
+      cache.delete(maxPerTick);
+      if (error instanceof Error && /internal error/.test(error.message)) throw error;
+      return null;
+    });
     byTick.set(maxPerTick, p);
   }
   return p;
 }
 
 async function compileFused(device: GPUDevice, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline | null> {
-  let code: string;
-  try {
-    code = fusedWgsl(def, maxPerTick).code;
-  } catch {
-    return null;
-  }
+  // (an assembly that fails is a bug of ringkernel's: it throws, as any internal error)
+  const code = fusedWgsl(def, maxPerTick).code;
   const storage = (binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } });
   const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: FUSED_STORAGE_BUFFERS }, (_, b) => storage(b));
   if (def.state) entries.push(storage(11));
