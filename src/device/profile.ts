@@ -75,16 +75,6 @@ export function profilerOf(device: GPUDevice): Profiler | undefined {
   return profilers.get(device);
 }
 
-/** @internal Calls a listener (a profile's, a tick's) so that what it throws never reaches the caller's work. */
-export function callListener<T>(listener: (value: T) => void, value: T): void {
-  try {
-    listener(value);
-  } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
-  }
-}
 
 /**
  * @internal A compute pass encoder that puts each dispatch in a pass of its own, timed by two
@@ -97,7 +87,6 @@ export class TimedPasses {
   private pipeline: GPUComputePipeline | null = null;
   private readonly groups: (GPUBindGroup | null)[] = [];
   private resolved: GPUBuffer | null = null;
-  label = 'ringkernel-timed';
 
   constructor(
     private readonly encoder: GPUCommandEncoder,

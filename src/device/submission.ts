@@ -25,7 +25,8 @@
 import { gpuErrorAsError } from './buffers.js';
 import { DeviceLostError, GpuOutOfMemoryError, GpuQueueError } from './errors.js';
 import { FAKE_TIMERS_MESSAGE, nextMacrotask, timersFaked } from '../platform/index.js';
-import { callListener, profilerOf, TimedPasses } from './profile.js';
+import { profilerOf, TimedPasses } from './profile.js';
+import { notify } from '../queue/notify.js';
 
 export interface Readback {
   /** The words read back, valid until `release()`. A step reads its ranges at the offsets `readback` gave it. */
@@ -292,7 +293,7 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     if (profiler !== undefined) mappedAt = performance.now();
     if (staging === null) {
       enc.timed?.dispose();
-      if (profiler !== undefined) callListener(profiler.listener, { start, encoded, submitted, mapped: mappedAt, read: mappedAt, dispatches: null });
+      if (profiler !== undefined) notify(profiler.listener, { start, encoded, submitted, mapped: mappedAt, read: mappedAt, dispatches: null });
       return { words: new Uint32Array(0), release: () => undefined };
     }
     const mappedWords = new Uint32Array(staging.getMappedRange(0, totalBytes));
@@ -308,7 +309,7 @@ export function submit<T>(device: GPUDevice, build: (e: StepEncoder) => T, optio
     giveStaging(device, staging);
     if (profiler !== undefined) {
       const dispatches = enc.timed !== null ? enc.timed.read(words, timedAt) : null;
-      callListener(profiler.listener, { start, encoded, submitted, mapped: mappedAt, read: performance.now(), dispatches });
+      notify(profiler.listener, { start, encoded, submitted, mapped: mappedAt, read: performance.now(), dispatches });
     }
     let released = false;
     return {

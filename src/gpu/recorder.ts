@@ -20,7 +20,8 @@
  *   - onDrop runs in eviction order: an eviction the host names waits (a DropNotice) behind an
  *     earlier one that the device still has to report.
  */
-import { notify, type MessageBatch } from '../queue/backpressure.js';
+import type { MessageBatch } from '../queue/backpressure.js';
+import { notify } from '../queue/notify.js';
 import type { MessageSchema } from '../schema/define-message.js';
 import type { ApplyTarget, Pending } from './apply.js';
 import { HeadCopy, type HeadEntry } from './head-copy.js';

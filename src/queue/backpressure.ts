@@ -38,19 +38,6 @@ export interface PutRequest<T> {
 
 export const RESOLVED: Promise<void> = Promise.resolve();
 
-/**
- * Calls a user callback after the queue's state is final. A throwing callback must not turn
- * a completed put into a failed one, so its error is rethrown on its own (an uncaught exception).
- */
-export function notify<T>(callback: (value: T) => void, value: T): void {
-  try {
-    callback(value);
-  } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
-  }
-}
 const STRATEGIES: readonly string[] = Object.values(BackpressureStrategy);
 
 /** Checks constructor options shared by every backend; returns them with defaults applied. */

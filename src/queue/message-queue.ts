@@ -1,5 +1,6 @@
 import { BucketRings } from './bucket-rings.js';
-import { BackpressureQueue, RESOLVED, checkMax, notify } from './backpressure.js';
+import { BackpressureQueue, RESOLVED, checkMax } from './backpressure.js';
+import { notify } from './notify.js';
 import { BackpressureStrategy, type Queue, type QueueOptions, type WaitOptions } from './contract.js';
 import { QueueClosedError } from './errors.js';
 import { priorityOf } from './message.js';

@@ -29,7 +29,7 @@ import { KernelState, checkTransition, type KernelStateValue } from './state.js'
 import { KernelClock, prometheusText, type KernelTelemetry, type RuntimeSummary } from './telemetry.js';
 import { CpuBackend } from './cpu/backend.js';
 import { warmHostPaths, type WarmRuntime } from './warm-host.js';
-import { callListener } from '../device/profile.js';
+import { notify } from '../queue/notify.js';
 
 /** The private runtimes that warm the host paths (warm-host.ts): their own launches do not wait for it. */
 const hostWarmers = new WeakSet<RingKernelRuntime>();
@@ -862,7 +862,7 @@ export class RingKernelRuntime {
       if (toReceive.length > 0) kernel.reinsert(toReceive);
     }
     if (this.options.onTick !== undefined) {
-      callListener(this.options.onTick, { start, planned: t0, ran: t0 + latencyNs / 1e6, end: performance.now(), kernels: plan.kernels.map(({ kernel }) => kernel.id) });
+      notify(this.options.onTick, { start, planned: t0, ran: t0 + latencyNs / 1e6, end: performance.now(), kernels: plan.kernels.map(({ kernel }) => kernel.id) });
     }
     return true;
   }

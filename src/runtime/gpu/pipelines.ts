@@ -50,24 +50,38 @@ export interface HandlerPipeline {
   paramsLayout?: GPUBindGroupLayout;
 }
 
-const handlerCache = new WeakMap<GPUDevice, WeakMap<RingKernelDefinition, Map<number, Promise<HandlerPipeline>>>>();
+/** Pipelines made per device, kernel definition and messages per tick. */
+type KernelPipelineCache<T> = WeakMap<GPUDevice, WeakMap<RingKernelDefinition, Map<number, Promise<T>>>>;
 
-/** The kernel's handler pipeline (cached per device, definition and messages per tick); rejects with KernelCompileError when its WGSL does not compile. */
-export function handlerPipeline(device: GPUDevice, id: string, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline> {
-  let byDef = handlerCache.get(device);
-  if (byDef === undefined) handlerCache.set(device, (byDef = new WeakMap()));
+/**
+ * The cached pipeline for (device, def, maxPerTick), or `make()`'s; a `make()` that rejects is
+ * forgotten (a later launch tries again), and `onError` says what this call gets instead: it
+ * rethrows, or returns a value.
+ */
+function cachedPipeline<T>(cache: KernelPipelineCache<T>, device: GPUDevice, def: RingKernelDefinition, maxPerTick: number, make: () => Promise<T>, onError: (error: unknown) => T): Promise<T> {
+  let byDef = cache.get(device);
+  if (byDef === undefined) cache.set(device, (byDef = new WeakMap()));
   let byTick = byDef.get(def);
   if (byTick === undefined) byDef.set(def, (byTick = new Map()));
   let p = byTick.get(maxPerTick);
   if (p === undefined) {
-    const cache = byTick;
-    p = compileHandler(device, id, def, maxPerTick).catch((error: unknown) => {
-      cache.delete(maxPerTick);
-      throw error;
+    const entries = byTick;
+    p = make().catch((error: unknown) => {
+      entries.delete(maxPerTick);
+      return onError(error);
     });
-    cache.set(maxPerTick, p);
+    byTick.set(maxPerTick, p);
   }
   return p;
+}
+
+const handlerCache: KernelPipelineCache<HandlerPipeline> = new WeakMap();
+
+/** The kernel's handler pipeline (cached per device, definition and messages per tick); rejects with KernelCompileError when its WGSL does not compile. */
+export function handlerPipeline(device: GPUDevice, id: string, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline> {
+  return cachedPipeline(handlerCache, device, def, maxPerTick, () => compileHandler(device, id, def, maxPerTick), (error) => {
+    throw error;
+  });
 }
 
 async function compileHandler(device: GPUDevice, id: string, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline> {
@@ -108,32 +122,21 @@ async function compileHandler(device: GPUDevice, id: string, def: RingKernelDefi
   return { pipeline, layout };
 }
 
-const fusedCache = new WeakMap<GPUDevice, WeakMap<RingKernelDefinition, Map<number, Promise<HandlerPipeline | null>>>>();
+const fusedCache: KernelPipelineCache<HandlerPipeline | null> = new WeakMap();
 
 /**
  * The kernel's fused small tick (fused-wgsl.ts), cached like its handler; null where the device
  * binds too few storage buffers per stage or the module does not compile (the kernel's own names
- * may collide with the queue's): its ticks are then not fused.
+ * may collide with the queue's): its ticks are then not fused. A module that does not compile is
+ * kept as null; a failure to compile at all (a lost device) is not kept; an internal error escapes.
  */
 export function fusedPipeline(device: GPUDevice, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline | null> {
   const needed = FUSED_STORAGE_BUFFERS + (def.state ? 1 : 0);
   if (def.output === undefined || device.limits.maxStorageBuffersPerShaderStage < needed) return Promise.resolve(null);
-  let byDef = fusedCache.get(device);
-  if (byDef === undefined) fusedCache.set(device, (byDef = new WeakMap()));
-  let byTick = byDef.get(def);
-  if (byTick === undefined) byDef.set(def, (byTick = new Map()));
-  let p = byTick.get(maxPerTick);
-  if (p === undefined) {
-    // (a module that does not compile is cached as null; a failure to compile at all, e.g. a lost device, is not)
-    const cache = byTick;
-    p = compileFused(device, def, maxPerTick).catch((error: unknown) => {
-      cache.delete(maxPerTick);
-      if (error instanceof Error && /internal error/.test(error.message)) throw error;
-      return null;
-    });
-    byTick.set(maxPerTick, p);
-  }
-  return p;
+  return cachedPipeline(fusedCache, device, def, maxPerTick, () => compileFused(device, def, maxPerTick), (error) => {
+    if (error instanceof Error && /internal error/.test(error.message)) throw error;
+    return null;
+  });
 }
 
 async function compileFused(device: GPUDevice, def: RingKernelDefinition, maxPerTick: number): Promise<HandlerPipeline | null> {
