@@ -19,10 +19,10 @@
  * floor (bench/tick-floor.ts: the least any 3-stage tick costs), and >= 4 M msgs/s on the
  * CPU backend (objects); stream of 4 Ki batches >= 10 M msgs/s on the GPU; idle CPU < 1% of one core.
  */
-import { RingKernelRuntime, defineMessage, defineRingKernel } from 'ringkernel';
+import { DEFAULT_TICKS_IN_FLIGHT, RingKernelRuntime, defineMessage, defineRingKernel } from 'ringkernel';
 import type { Case, CaseSpec, Measured, Measurement, Row, TargetResult, Workload, WorkloadGroup } from './harness.js';
 import { device, floorSpec } from './gpu-workloads.js';
-import { streamingMeasurement } from './streaming.js';
+import { streamDepthMeasurement, streamingMeasurement } from './streaming.js';
 import { tickFloorSpec } from './tick-floor.js';
 import { coldStartMeasurement } from './cold-start.js';
 
@@ -64,10 +64,10 @@ const PUBLISHED_THROUGHPUT = 'PyDotCompute, a Python library whose "ring kernels
 
 type Backend = 'gpu' | 'cpu';
 
-async function runtime(backend: Backend): Promise<RingKernelRuntime | string> {
+async function runtime(backend: Backend, ticksInFlight?: number): Promise<RingKernelRuntime | string> {
   if (backend === 'cpu') return RingKernelRuntime.create({ backend });
   try {
-    return await RingKernelRuntime.create({ backend, device: (await device()).device });
+    return await RingKernelRuntime.create({ backend, device: (await device()).device, ...(ticksInFlight === undefined ? {} : { ticksInFlight }) });
   } catch (error) {
     return `no WebGPU device: ${(error as Error).message}`;
   }
@@ -225,7 +225,8 @@ export const runtimeGroup: WorkloadGroup = {
   },
   measurements(): Measurement[] {
     const streams = STREAM_BATCHES.flatMap((batch) => (['gpu', 'cpu'] as const).map((backend) => streamingMeasurement(backend, batch, () => runtime(backend), launchPipeline)));
-    return [...streams, coldStartMeasurement, idleMeasurement('gpu'), idleMeasurement('cpu')];
+    const depths = [64, 4096].map((batch) => streamDepthMeasurement(batch, (d) => runtime('gpu', d), launchPipeline, DEFAULT_TICKS_IN_FLIGHT));
+    return [...streams, ...depths, coldStartMeasurement, idleMeasurement('gpu'), idleMeasurement('cpu')];
   },
   header() {
     return ['runtime: ring kernels on the gpu backend (WebGPU, the adapter above) and on the cpu backend (the kernels\' JavaScript handlers)'];

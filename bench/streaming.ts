@@ -145,3 +145,49 @@ export function streamingMeasurement(
     },
   };
 }
+
+/** Depths of ticks in flight the depth measurement compares. */
+export const STREAM_DEPTHS = [1, 2, 3] as const;
+
+/**
+ * The GPU stream at each depth of ticks in flight (runtime option ticksInFlight), side by side:
+ * the depths alternate, twice each (once with --quick), so a noisy moment of the machine does
+ * not favour one. Value: the default depth's msgs/s over depth 1's.
+ */
+export function streamDepthMeasurement(
+  batch: number,
+  runtime: (ticksInFlight: number) => Promise<RingKernelRuntime | string>,
+  launch: LaunchPipeline,
+  defaultDepth: number,
+): Measurement {
+  return {
+    id: `rt-stream-depth-${batch}`,
+    title: `Ring kernel stream, 3 stages, batches of ${batch}, gpu backend, by ticks in flight`,
+    description:
+      `The stream of rt-stream-gpu-${batch} with ticksInFlight ${STREAM_DEPTHS.join(', ')}, alternated. ` +
+      `Value: msgs/s at the default depth (${defaultDepth}) over msgs/s at depth 1.`,
+    async run(config: RunConfig): Promise<MeasuredValue> {
+      const rounds = config.quick ? 1 : 2;
+      const rates = new Map<number, number[]>();
+      const latency = new Map<number, string>();
+      for (let round = 0; round < rounds; round++) {
+        for (const depth of STREAM_DEPTHS) {
+          const rt = await runtime(depth);
+          if (typeof rt === 'string') return { value: NaN, unit: 'x', detail: rt };
+          try {
+            await launch(rt, Math.max(4096, 4 * batch));
+            const r = await stream(rt, batch, config.quick ? 300 : 1500);
+            if (r.sent !== r.received || r.wrong !== 0) return { value: NaN, unit: 'x', detail: `depth ${depth}: ${r.sent - r.received} not received, ${r.wrong} wrong` };
+            rates.set(depth, [...(rates.get(depth) ?? []), r.received / r.seconds / 1e6]);
+            latency.set(depth, `p50 ${r.p50Ms.toFixed(2)} / p99 ${r.p99Ms.toFixed(2)} ms`);
+          } finally {
+            await rt.shutdown();
+          }
+        }
+      }
+      const best = (d: number) => Math.max(...rates.get(d)!);
+      const detail = STREAM_DEPTHS.map((d) => `depth ${d}: ${rates.get(d)!.map((x) => x.toFixed(3)).join(' / ')} M msgs/s (${latency.get(d)})`).join('; ');
+      return { value: best(defaultDepth) / best(1), unit: 'x', detail };
+    },
+  };
+}

@@ -29,7 +29,7 @@ export type { DeviceKernelOptions, DeviceKernelResult } from './gpu/device-kerne
 export { deviceApiWgsl, DEVICE_API_WGSL } from './gpu/device-api.js';
 export type { DeviceQueueBinding } from './gpu/device-api.js';
 // ring kernels
-export { RingKernelRuntime } from './runtime/runtime.js';
+export { RingKernelRuntime, DEFAULT_TICKS_IN_FLIGHT } from './runtime/runtime.js';
 export type { RuntimeOptions, LaunchConfig, Output, AnyFields, TickTiming } from './runtime/runtime.js';
 export { defineRingKernel } from './runtime/kernel.js';
 export type { RingKernelDefinition, RingKernelSpec, KernelContext, KernelStateSpec, KernelStateLayout } from './runtime/kernel.js';

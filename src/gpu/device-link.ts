@@ -238,10 +238,15 @@ export class DeviceLink<T extends object> {
     this.deviceSize = 0;
   }
 
-  /** What a device-side run did: `popped` and `pushed` messages; the device's next sequence number from its globals. */
+  /**
+   * What a device-side run did: `popped` and `pushed` messages; the device's next sequence number
+   * from its globals when the run pushed. (A run that only popped consumed no sequence number, and
+   * steps encoded after it, while it was in flight, may have used more than its globals say.)
+   */
   ranOnDevice(popped: number, pushed: number, globals: Uint32Array): void {
     this.lastGlobals = globals.slice();
     this.deviceSize += pushed - popped;
+    if (pushed === 0) return;
     this.deviceSeq = readU64(globals, G.NEXTSEQ);
     this.rec.nextSeq = this.deviceSeq;
   }

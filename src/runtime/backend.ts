@@ -77,6 +77,18 @@ export interface BackendKernel {
   readonly gpuBytes: number;
   /** has host operations recorded that a tick must carry (GPU: the queues' op logs) */
   readonly hasHostWork: boolean;
+  /** the same, of its input queue alone */
+  readonly hasInputHostWork: boolean;
+  /** the same, of its own output queue alone */
+  readonly hasOutputHostWork: boolean;
+  /**
+   * Whether a send of `count` messages is taken without waiting or evicting by the host's view
+   * alone (nobody waiting before it, room for all in the host's size): with ticks in flight that
+   * only take from this input, it is then taken on the device too (runtime.ts, TICKS IN FLIGHT).
+   */
+  fitsAhead(count: number): boolean;
+  /** has senders waiting for room in its input (BLOCK) */
+  readonly hasWaitingSenders: boolean;
 
   send(message: object, tag: number, wait: WaitOptions | undefined): Promise<void>;
   sendMany(messages: readonly object[], wait: WaitOptions | undefined): Promise<void>;
@@ -118,6 +130,8 @@ export interface BackendHooks {
 
 export interface Backend {
   readonly kind: 'cpu' | 'gpu';
+  /** whether a tick may be submitted before the previous one is read back (GPU: results are applied in submission order) */
+  readonly overlaps: boolean;
   start(hooks: BackendHooks): Promise<void>;
   /** Creates a kernel's queues and device objects (GPU: compiles its WGSL). Leaves nothing behind when it throws. */
   createKernel(id: string, def: RingKernelDefinition, config: KernelConfig, downstream: BackendKernel | null): Promise<BackendKernel>;

@@ -15,6 +15,27 @@
  *     pipeline stalls, and no tick runs until a receive makes room.
  *   - Every call checks its kernel id (KernelNotFoundError) and its state (KernelStateError)
  *     first, then its arguments (TypeError/RangeError), and changes nothing when it throws.
+ *
+ * TICKS IN FLIGHT (GPU backend, `ticksInFlight` > 1)  The next tick may be submitted before the
+ * ones in flight are read back, only where the host's view that it plans from is safe to use
+ * while the device still changes the queues:
+ *   - Its bounds stay upper bounds: a kernel's input may also hold what in-flight ticks' upstream
+ *     kernels emit (their bounds times maxEmits), its output room what in-flight ticks' downstream
+ *     kernels take (their bounds). The device decides each tick's n from its own counts, as always.
+ *   - The only host operations it carries are sends into the input of a kernel nothing sends to:
+ *     there the host's size is never below the device's (ticks only take from it), so a send that
+ *     fits the host's size, with nobody waiting before it, fits the device's too, and is admitted
+ *     at once instead of at the readback (the answer the readback would give: accepted, nothing
+ *     evicted). Every other send waits for the readback as before. A receive or a re-inserted reply
+ *     waits for every tick in flight to land: the device's pop then follows everything pushed.
+ *   - No request is tracked (its replies are re-inserted in tick order), no send is deferred or
+ *     blocked (one admitted at a readback competes in the next take, by priority), and no lifecycle
+ *     call waits for the ticks to settle; otherwise the ticks in flight drain first, and sends wait
+ *     for the readback as at depth 1.
+ *   - Only a send admitted while ticks fly starts a tick beside them; any other request (a
+ *     receive, an activation) is served by the tick after them, as at depth 1.
+ * Results land in submission order. The order of every queue is the device's, so it is what one
+ * tick after another gives; what overlapping changes is only how many messages a tick finds.
  */
 import type { WaitOptions } from '../queue/contract.js';
 import { readWait, type Wait } from '../queue/waiters.js';
@@ -47,6 +68,13 @@ export interface RuntimeOptions {
    * outside the tick (queueMicrotask: an uncaught exception), never failing the tick.
    */
   onTick?: (timing: TickTiming) => void;
+  /**
+   * GPU backend: the most ticks in flight at once (1-8; default DEFAULT_TICKS_IN_FLIGHT, 2). While messages keep
+   * arriving, the next tick is submitted before the previous one is read back, so the host plans,
+   * encodes and delivers while the device works (TICKS IN FLIGHT above). 1: each tick is read back
+   * before the next starts. The CPU backend's ticks run on the host: one at a time, whatever this says.
+   */
+  ticksInFlight?: number;
 }
 
 /** One tick's phases, as `performance.now()` milliseconds. */
@@ -61,6 +89,8 @@ export interface TickTiming {
   end: number;
   /** the kernels it ran, upstream first */
   kernels: string[];
+  /** ticks that were in flight when it was submitted (0: the device had nothing else to do) */
+  ahead: number;
 }
 
 /** Fields of an output whose schema the caller did not name (`receive<typeof Res.type>(id)` names it). */
@@ -90,6 +120,9 @@ declare global {
 }
 
 const BACKPRESSURE = ['block', 'reject', 'drop'] as const;
+/** Ticks in flight by default (GPU backend): chosen by measurement (bench/RESULTS.md, "Ticks in flight"). */
+export const DEFAULT_TICKS_IN_FLIGHT = 2;
+const MAX_TICKS_IN_FLIGHT = 8;
 /** Records of one tick's emits, at most (a device-ordered push: shaders/queue-push.wgsl). */
 const MAX_TICK_OUTPUTS = 1 << 20;
 
@@ -165,7 +198,7 @@ function positiveInteger(value: unknown, what: string): number {
 }
 
 export class RingKernelRuntime {
-  private readonly options: Required<Pick<RuntimeOptions, 'backend' | 'telemetry'>> & Pick<RuntimeOptions, 'device' | 'onTick'>;
+  private readonly options: Required<Pick<RuntimeOptions, 'backend' | 'telemetry' | 'ticksInFlight'>> & Pick<RuntimeOptions, 'device' | 'onTick'>;
   private backend: Backend | null = null;
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -173,9 +206,13 @@ export class RingKernelRuntime {
   private readonly kernels = new Map<string, KernelRecord>();
   private readonly requests = new Requests();
   private readonly scheduler = new TickScheduler(
-    () => this.runTick(),
+    (land) => this.runTick(land),
     (error) => this.onLost(error),
+    () => this.depth(),
+    () => this.mayOverlap(),
   );
+  /** each tick in flight's upper bounds of what its kernels consume, oldest first */
+  private flyingBounds: Map<KernelRecord, number>[] = [];
   private deferred: DeferredSend[] = [];
   /** who sends to whom, and the upstream-first order of every kernel; rebuilt when kernels come or go */
   private topologyCache: Topology | null = null;
@@ -184,12 +221,15 @@ export class RingKernelRuntime {
   /** `new RingKernelRuntime(options)`, then `start()`; or `RingKernelRuntime.create(options)`. */
   constructor(options: RuntimeOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-    const { backend = 'gpu', device, telemetry = true, onTick } = options;
+    const { backend = 'gpu', device, telemetry = true, onTick, ticksInFlight = DEFAULT_TICKS_IN_FLIGHT } = options;
     if (backend !== 'gpu' && backend !== 'cpu') throw new RangeError(`backend must be 'gpu' or 'cpu', got ${String(backend)}`);
     if (typeof telemetry !== 'boolean') throw new TypeError('telemetry must be a boolean');
     if (device !== undefined && backend !== 'gpu') throw new TypeError("device is an option of the 'gpu' backend");
     if (onTick !== undefined && typeof onTick !== 'function') throw new TypeError('onTick must be a function');
-    this.options = { backend, device, telemetry, onTick };
+    if (typeof ticksInFlight !== 'number' || !Number.isInteger(ticksInFlight) || ticksInFlight < 1 || ticksInFlight > MAX_TICKS_IN_FLIGHT) {
+      throw new RangeError(`ticksInFlight must be an integer from 1 to ${MAX_TICKS_IN_FLIGHT}, got ${String(ticksInFlight)}`);
+    }
+    this.options = { backend, device, telemetry, onTick, ticksInFlight };
   }
 
   /** A started runtime. */
@@ -498,7 +538,7 @@ export class RingKernelRuntime {
       const r = this.record(id, 'send');
       const wait = readWait(options);
       r.def.input.check(message);
-      return this.admit(r, wait, 'send', [message], (ms, w) => r.kernel!.send(ms[0], 0, w));
+      return this.admit(r, wait, 'send', [message], 1, (ms, w) => r.kernel!.send(ms[0], 0, w));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -511,7 +551,7 @@ export class RingKernelRuntime {
       if (!Array.isArray(messages)) throw new TypeError('sendMany expects an array of messages');
       const wait = readWait(options);
       for (const m of messages) r.def.input.check(m);
-      return this.admit(r, wait, 'sendMany', messages, (ms, w) => r.kernel!.sendMany(ms, w));
+      return this.admit(r, wait, 'sendMany', messages, messages.length, (ms, w) => r.kernel!.sendMany(ms, w));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -531,7 +571,7 @@ export class RingKernelRuntime {
       // copied now: the caller may reuse its arrays while the send waits
       const w = words.slice();
       const p = priorities.slice();
-      return this.admit(r, wait, 'sendManyPacked', [], (_, o) => r.kernel!.sendManyPacked(w, p, o));
+      return this.admit(r, wait, 'sendManyPacked', [], p.length, (_, o) => r.kernel!.sendManyPacked(w, p, o));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -591,11 +631,16 @@ export class RingKernelRuntime {
       r.def.input.check(message);
       if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
       const { tag, reply } = this.requests.open(id, this.chainEnd(r).id, wait);
-      this.admit(r, wait, 'sendAndReceive', [message], (ms, w) => r.kernel!.send(ms[0], tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
+      this.admit(r, wait, 'sendAndReceive', [message], 1, (ms, w) => r.kernel!.send(ms[0], tag, w)).catch((error: unknown) => this.requests.sendFailed(tag, error));
       return reply as Promise<Output<T>>;
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** @internal ticks submitted and not yet read back (tests: a lifecycle call made while several are in flight) */
+  get inFlightTicks(): number {
+    return this.scheduler.inFlight;
   }
 
   /** @internal requests still tracked (tests: terminate and shutdown leave none behind) */
@@ -716,13 +761,17 @@ export class RingKernelRuntime {
     wait: Wait | undefined,
     op: SendOperation,
     messages: readonly object[],
+    count: number,
     send: (messages: readonly object[], wait: WaitOptions | undefined) => Promise<void>,
   ): Promise<void> {
     if (wait?.signal?.aborted) return Promise.reject(wait.signal.reason);
-    if (!this.scheduler.inFlight && this.deferred.length === 0) {
-      const p = send(messages, wait).catch((error: unknown) => Promise.reject(namedFull(op, record, error)));
-      this.scheduler.request();
-      return p;
+    if (this.deferred.length === 0) {
+      const flying = this.scheduler.inFlight > 0;
+      if (!flying || this.admitsAhead(record, count)) {
+        const p = send(messages, wait).catch((error: unknown) => Promise.reject(namedFull(op, record, error)));
+        this.scheduler.request(flying);
+        return p;
+      }
     }
     // the messages as they are now (checked already): the caller may change its objects while the send waits
     const kept = messages.map((m) => record.def.input.copy(m));
@@ -740,6 +789,28 @@ export class RingKernelRuntime {
       }
       this.deferred.push(d);
     });
+  }
+
+  /** Whether `count` messages sent to `r` are admitted at once although ticks are in flight, for a tick beside them (TICKS IN FLIGHT). */
+  private admitsAhead(r: KernelRecord, count: number): boolean {
+    return this.depth() > 1 && r.kernel !== null && this.upstreamOf(r).length === 0 && r.kernel.fitsAhead(count) && this.mayOverlap();
+  }
+
+  /** The most ticks in flight at once. */
+  private depth(): number {
+    return this.backend?.overlaps === true ? this.options.ticksInFlight : 1;
+  }
+
+  /** Whether a tick may start now beside the ones in flight (TICKS IN FLIGHT). */
+  private mayOverlap(): boolean {
+    if (this.backend === null || this.lostError !== null || this.requests.live > 0 || this.deferred.length > 0) return false;
+    for (const r of this.kernels.values()) {
+      const k = r.kernel;
+      if (k === null) continue;
+      if (k.hasOutputHostWork || k.hasWaitingSenders) return false;
+      if (k.hasInputHostWork && this.upstreamOf(r).length > 0) return false;
+    }
+    return true;
   }
 
   private giveUpDeferred(d: DeferredSend, error: unknown): void {
@@ -808,12 +879,17 @@ export class RingKernelRuntime {
     return this.topology().order.filter((r) => wanted.has(r));
   }
 
-  /** One tick: the kernels that can make progress and every queue's recorded host operations; false when there was nothing to do. */
-  private async runTick(): Promise<boolean> {
+  /**
+   * One tick: the kernels that can make progress and every queue's recorded host operations;
+   * false when there was nothing to do. `land()` once its submission is read back.
+   */
+  private async runTick(land: () => void): Promise<boolean> {
     const backend = this.backend;
     if (backend === null || this.lostError !== null) return false;
     const start = this.options.onTick !== undefined ? performance.now() : 0;
-    this.applyDeferred();
+    const ahead = this.flyingBounds;
+    // (sends deferred for an exact view: only when no tick is in flight, which mayOverlap ensures otherwise)
+    if (ahead.length === 0) this.applyDeferred();
     const { order, upstream } = this.topology();
     const plan: TickPlan = { kernels: [] };
     const bound = new Map<KernelRecord, number>();
@@ -833,8 +909,15 @@ export class RingKernelRuntime {
       const k = r.kernel!;
       let incoming = 0;
       for (const u of ups) incoming += (bound.get(u) ?? 0) * u.def.maxEmits;
+      // ticks in flight may still push into its input and take from the queue its outputs go to
+      const down = r.config.sendsTo !== undefined ? this.kernels.get(r.config.sendsTo) : undefined;
+      let freed = 0;
+      for (const b of ahead) {
+        for (const u of ups) incoming += (b.get(u) ?? 0) * u.def.maxEmits;
+        if (down !== undefined) freed += b.get(down) ?? 0;
+      }
       const available = k.inputSize + incoming;
-      const room = k.def.maxEmits > 0 ? Math.floor(k.outputRoom / k.def.maxEmits) : Infinity;
+      const room = k.def.maxEmits > 0 ? Math.floor((k.outputRoom + freed) / k.def.maxEmits) : Infinity;
       const ub = Math.min(r.config.maxMessagesPerTick, available, room);
       if (ub <= 0) continue;
       bound.set(r, ub);
@@ -842,17 +925,25 @@ export class RingKernelRuntime {
     }
     if (plan.kernels.length === 0 && !hostWork) return false;
     const t0 = performance.now();
+    const inFlightBefore = ahead.length;
+    this.flyingBounds = [...ahead, bound];
+    const landed = (): void => {
+      this.flyingBounds = this.flyingBounds.filter((b) => b !== bound);
+      land();
+    };
     let result;
     try {
       result = await backend.tick(plan);
     } catch (error) {
+      landed();
       this.onLost(error instanceof Error ? error : new Error(String(error)));
       return false;
     }
     const latencyNs = (performance.now() - t0) * 1e6;
-    // from here on the queues are exact again: sends made while the results are delivered (a
-    // caller's next request) are admitted at once and ride on the next tick
-    this.scheduler.land();
+    // from here on the queues are exact again (unless later ticks are in flight): sends made while
+    // the results are delivered (a caller's next request) are admitted at once and ride on the next tick
+    landed();
+    if (this.lostError !== null) return false; // (an earlier tick failed: everything was rejected with it)
     for (const { kernel } of plan.kernels) {
       const r = this.kernels.get(kernel.id);
       if (r !== undefined) r.clock.tick(latencyNs);
@@ -862,7 +953,14 @@ export class RingKernelRuntime {
       if (toReceive.length > 0) kernel.reinsert(toReceive);
     }
     if (this.options.onTick !== undefined) {
-      notify(this.options.onTick, { start, planned: t0, ran: t0 + latencyNs / 1e6, end: performance.now(), kernels: plan.kernels.map(({ kernel }) => kernel.id) });
+      notify(this.options.onTick, {
+        start,
+        planned: t0,
+        ran: t0 + latencyNs / 1e6,
+        end: performance.now(),
+        kernels: plan.kernels.map(({ kernel }) => kernel.id),
+        ahead: inFlightBefore,
+      });
     }
     return true;
   }

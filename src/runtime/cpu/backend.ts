@@ -75,7 +75,20 @@ class CpuKernel implements BackendKernel {
   }
   get hasHostWork(): boolean {
     return false;
+  }  get hasInputHostWork(): boolean {
+    return false;
   }
+  get hasOutputHostWork(): boolean {
+    return false;
+  }
+  /** (never asked: the CPU backend's ticks run one at a time, on the host) */
+  fitsAhead(_count: number): boolean {
+    return false;
+  }
+  get hasWaitingSenders(): boolean {
+    return false;
+  }
+
   get gpuBytes(): number {
     return 0;
   }
@@ -270,6 +283,7 @@ function byPriority(messages: readonly Stored[]): Uint32Array | null {
 
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
+  readonly overlaps = false;
   private hooks: BackendHooks | null = null;
   private readonly tags = new WeakMap<object, number>();
 

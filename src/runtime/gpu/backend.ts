@@ -8,6 +8,12 @@
  * the queues' host operations resolve; each queue learns what the kernels took from and put
  * into it (its cumulative device-side pop and push counters, 64-bit, against what it last saw),
  * which serves waiting receivers and admits blocked senders; then the kernels' results.
+ *
+ * TICKS IN FLIGHT  A tick may be submitted before the previous one is read back (the runtime
+ * decides when: runtime.ts). Readbacks are applied in submission order, each queue's device
+ * counters against the marks the previous readback left. A head fetched for a waiting receive is
+ * dropped when a later tick in flight pushes into that queue: the host could answer the receive
+ * from it, but the device's pop would come after those pushes and might take them instead.
  */
 import { sharedDevice } from '../../device/acquire.js';
 import { onDeviceLost } from '../../device/lost.js';
@@ -26,11 +32,16 @@ interface QueueMark {
 
 export class GpuBackend implements Backend {
   readonly kind = 'gpu' as const;
+  readonly overlaps = true;
   private device: GPUDevice | null = null;
   private hooks: BackendHooks | null = null;
   private readonly kernels = new Set<GpuKernel>();
   private readonly marks = new WeakMap<GpuMessageQueue<any>, QueueMark>();
   private unwatch: (() => void) | null = null;
+  /** the queues each tick in flight runs kernels on, oldest first */
+  private flying: Set<GpuMessageQueue<any>>[] = [];
+  /** the last tick's readback applied (or failed): the next one waits for it */
+  private applied: Promise<void> = Promise.resolve();
 
   /** `profiled`: false for the runtime's private warm-up, whose submissions no profile shows (device/profile.ts) */
   constructor(
@@ -65,8 +76,9 @@ export class GpuBackend implements Backend {
     const device = this.device!;
     const queues = new Set<GpuMessageQueue<any>>();
     for (const k of this.kernels) for (const q of [k.input, k.output]) if (q !== null && q.hasWork) queues.add(q);
-    const changed = new Set<GpuMessageQueue<any>>(queues);
-    for (const { kernel } of plan.kernels) for (const q of (kernel as GpuKernel).queues) changed.add(q);
+    const touched = new Set<GpuMessageQueue<any>>();
+    for (const { kernel } of plan.kernels) for (const q of (kernel as GpuKernel).queues) touched.add(q);
+    const changed = new Set<GpuMessageQueue<any>>([...queues, ...touched]);
     const built = submit(device, (e) => {
       const steps = [...queues].map((q) => [q, q.encodeStep(e)] as const);
       const kernels = plan.kernels.map(({ kernel, upperBound, taggedBound }) => [kernel as GpuKernel, (kernel as GpuKernel).encodeTick(e, upperBound, taggedBound)] as const);
@@ -80,13 +92,22 @@ export class GpuBackend implements Backend {
       return { steps, kernels, globals, heads };
     }, { profile: this.profiled });
     const { steps, kernels, globals, heads } = built.value;
+    this.flying.push(touched);
+    const previous = this.applied;
+    let appliedNow!: () => void;
+    this.applied = new Promise((resolve) => (appliedNow = resolve));
     let rb;
     try {
       rb = await built.done;
+      await previous;
     } catch (error) {
       for (const [q, p] of steps) if (p !== null) q.failStep(p, error);
+      this.landed(touched, appliedNow);
       throw error;
     }
+    // (this tick's queues that a later tick in flight pushes into: their fetched heads are stale)
+    const later = new Set<GpuMessageQueue<any>>();
+    for (const t of this.flying.slice(this.flying.indexOf(touched) + 1)) for (const q of t) later.add(q);
     try {
       const words = rb.words;
       for (const [q, p] of steps) if (p !== null) q.applyStep(p, words);
@@ -101,7 +122,7 @@ export class GpuBackend implements Backend {
         const dPushes = pushes - mark.pushes;
         mark.pops = pops;
         mark.pushes = pushes;
-        const head = heads.get(q);
+        const head = later.has(q) ? undefined : heads.get(q);
         q.applyDeviceRun(dPops, dPushes, g, head !== undefined ? words.subarray(head.at, head.at + head.words) : null);
       }
       const results = new Map<BackendKernel, KernelTickResult>();
@@ -111,7 +132,13 @@ export class GpuBackend implements Backend {
       return { kernels: results };
     } finally {
       rb.release();
+      this.landed(touched, appliedNow);
     }
+  }
+
+  private landed(touched: Set<GpuMessageQueue<any>>, appliedNow: () => void): void {
+    this.flying = this.flying.filter((t) => t !== touched);
+    appliedNow();
   }
 
   async dispose(): Promise<void> {

@@ -290,6 +290,19 @@ export class GpuKernel implements BackendKernel {
   get hasHostWork(): boolean {
     return this.input.hasWork || (this.output?.hasWork ?? false);
   }
+  get hasInputHostWork(): boolean {
+    return this.input.hasWork;
+  }
+  get hasOutputHostWork(): boolean {
+    return this.output?.hasWork ?? false;
+  }
+  fitsAhead(count: number): boolean {
+    const q = this.input;
+    return !q.hasWaitingPutters && q.size + count <= q.maxSize;
+  }
+  get hasWaitingSenders(): boolean {
+    return this.input.hasWaitingPutters;
+  }
   /** The queues this kernel's tick changes. */
   get queues(): GpuMessageQueue<Envelope>[] {
     const out = this.outQueue;
