@@ -225,7 +225,8 @@ export const runtimeGroup: WorkloadGroup = {
   },
   measurements(): Measurement[] {
     const streams = STREAM_BATCHES.flatMap((batch) => (['gpu', 'cpu'] as const).map((backend) => streamingMeasurement(backend, batch, () => runtime(backend), launchPipeline)));
-    const depths = [64, 4096].map((batch) => streamDepthMeasurement(batch, (d) => runtime('gpu', d), launchPipeline, DEFAULT_TICKS_IN_FLIGHT));
+    const depthOf = (batch: number, paced: boolean) => streamDepthMeasurement(batch, paced, (d) => runtime('gpu', d), launchPipeline, DEFAULT_TICKS_IN_FLIGHT);
+    const depths = [depthOf(64, true), depthOf(1024, true), depthOf(4096, false)];
     return [...streams, ...depths, coldStartMeasurement, idleMeasurement('gpu'), idleMeasurement('cpu')];
   },
   header() {

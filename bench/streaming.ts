@@ -30,9 +30,10 @@ export interface StreamResult {
 
 /**
  * Streams batches of `batch` messages (Item { v, id }: v the index in its batch, id the batch)
- * for `durationMs`, then drains. Stage values: ((v * 2) + 1) * 2.
+ * for `durationMs`, then drains. Stage values: ((v * 2) + 1) * 2. `paced`: the producer sends one
+ * batch per turn of the event loop (as one fed by I/O does) instead of as fast as its sends resolve.
  */
-export async function stream(rt: RingKernelRuntime, batch: number, durationMs: number): Promise<StreamResult> {
+export async function stream(rt: RingKernelRuntime, batch: number, durationMs: number, paced = false): Promise<StreamResult> {
   const sentAt: number[] = [];
   // per batch: messages received and the sum of their indices (each batch must come back whole, once)
   const count: number[] = [];
@@ -60,6 +61,7 @@ export async function stream(rt: RingKernelRuntime, batch: number, durationMs: n
       indexSum.push(0);
       await rt.sendManyPacked('a', words, priorities);
       sent += batch;
+      if (paced) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     producing = false;
   };
@@ -156,15 +158,17 @@ export const STREAM_DEPTHS = [1, 2, 3] as const;
  */
 export function streamDepthMeasurement(
   batch: number,
+  paced: boolean,
   runtime: (ticksInFlight: number) => Promise<RingKernelRuntime | string>,
   launch: LaunchPipeline,
   defaultDepth: number,
 ): Measurement {
+  const how = paced ? 'a paced producer (one batch per turn of the event loop)' : 'a producer as fast as its sends resolve';
   return {
-    id: `rt-stream-depth-${batch}`,
-    title: `Ring kernel stream, 3 stages, batches of ${batch}, gpu backend, by ticks in flight`,
+    id: `rt-stream-${paced ? 'paced-' : ''}depth-${batch}`,
+    title: `Ring kernel stream, 3 stages, batches of ${batch}, ${paced ? 'paced, ' : ''}gpu backend, by ticks in flight`,
     description:
-      `The stream of rt-stream-gpu-${batch} with ticksInFlight ${STREAM_DEPTHS.join(', ')}, alternated. ` +
+      `The stream of rt-stream-gpu-${batch}, with ${how}, at ticksInFlight ${STREAM_DEPTHS.join(', ')}, alternated. ` +
       `Value: msgs/s at the default depth (${defaultDepth}) over msgs/s at depth 1.`,
     async run(config: RunConfig): Promise<MeasuredValue> {
       const rounds = config.quick ? 1 : 2;
@@ -176,7 +180,7 @@ export function streamDepthMeasurement(
           if (typeof rt === 'string') return { value: NaN, unit: 'x', detail: rt };
           try {
             await launch(rt, Math.max(4096, 4 * batch));
-            const r = await stream(rt, batch, config.quick ? 300 : 1500);
+            const r = await stream(rt, batch, config.quick ? 300 : 1500, paced);
             if (r.sent !== r.received || r.wrong !== 0) return { value: NaN, unit: 'x', detail: `depth ${depth}: ${r.sent - r.received} not received, ${r.wrong} wrong` };
             rates.set(depth, [...(rates.get(depth) ?? []), r.received / r.seconds / 1e6]);
             latency.set(depth, `p50 ${r.p50Ms.toFixed(2)} / p99 ${r.p99Ms.toFixed(2)} ms`);
