@@ -10,6 +10,12 @@
 //   0 is a reply: it is copied to outb as [position, priority, W words] at the next of P.outCap
 //   slots (REPLY_N counts them; the host orders them by position) and is not pushed.
 // PHASES
+//   ONE KEY      With FLAG_ONE_KEY and P.keyLo == P.keyHi (every position below n has that key:
+//                written on the device before this push, and uniform, so the phases may branch on
+//                it around their barriers), record i's rank among its bucket's is i: push_rank does
+//                nothing, push_scan counts n for that bucket (0 for a key of 256: nothing pushed),
+//                push_scatter puts record i at ticket planTail[k] + i. (A reply is never in such a
+//                push: its producer marks a tagged input's keys mixed.)
 //   push_rank    (n/256 workgroups) stable rank of each pushed record among the records of the
 //                same priority in its 256-position chunk, and the chunk's per-priority histogram.
 //                A chunk whose positions below n all have one key (one priority, or none pushed:
@@ -36,6 +42,11 @@ var<workgroup> masks: array<atomic<u32>, 2048>;
 var<workgroup> wmixed: atomic<u32>;
 var<workgroup> wmixedFlag: u32;
 
+// every position below n has key P.keyLo (see ONE KEY)
+fn one_key() -> bool {
+  return (P.flags & FLAG_ONE_KEY) != 0u && P.keyLo == P.keyHi;
+}
+
 fn seg_n() -> u32 {
   if ((P.flags & FLAG_DEVICE_N) != 0u) { return ld(G_INGEST_N); }
   return P.n;
@@ -52,6 +63,7 @@ fn record_key(i: u32, S: u32) -> u32 {
 @compute @workgroup_size(256)
 fn push_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
+  if (one_key()) { return; }
   let chunk = wid.y * nwg.x + wid.x;
   let i = chunk * 256u + lid;
   let S = words() + 1u;
@@ -111,10 +123,14 @@ fn push_scan(@builtin(local_invocation_index) k: u32) {
   let n = seg_n();
   let nChunks = (n + 255u) / 256u;
   var running = 0u;
-  for (var c = 0u; c < nChunks; c++) {
-    let h = scr[P.histOff + c * 256u + k];
-    scr[P.histOff + c * 256u + k] = running;
-    running += h;
+  if (one_key()) {
+    if (k == P.keyLo) { running = n; }
+  } else {
+    for (var c = 0u; c < nChunks; c++) {
+      let h = scr[P.histOff + c * 256u + k];
+      scr[P.histOff + c * 256u + k] = running;
+      running += h;
+    }
   }
   let tail = ld(bk(F_TAIL, k));
   let tailBlk = ld(bk(F_TAILBLK, k));
@@ -163,7 +179,8 @@ fn push_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let k = record_key(i, S);
   if (k > 255u) { return; }
   let rec = P.inOff + i * S;
-  let r = scr[P.histOff + (i >> 8u) * 256u + k] + scr[P.rankOff + i];
+  var r = i;
+  if (!one_key()) { r = scr[P.histOff + (i >> 8u) * 256u + k] + scr[P.rankOff + i]; }
   let tail = ld(bk(F_PLANTAIL, k));
   let q = ((tail & bmask()) + r) >> bshift();
   var b = ld(bk(F_PLANTAILBLK, k));

@@ -19,6 +19,10 @@
 //   own emit slots, its own failure code and (atomically) its event and the shared counters:
 //   no invocation waits on another, and the outputs' order is their positions', not the
 //   order invocations finish in.
+// KEYS  Each invocation folds its slots' keys (a record's priority, 256 for an empty slot) into
+//   RK_K_KEYLO/KEYHI (atomicMin/Max; a tagged input makes them 0 and 0xffffffff: its outputs may
+//   be replies, which only the ingest's full path diverts). Equal after the handler, every emit
+//   position has one key and the large ingest skips its rank pass (queue-push.wgsl, FLAG_ONE_KEY).
 
 {{prelude}}
 @group(0) @binding(0) var<storage, read_write> rk_in_ctl: array<atomic<u32>>;
@@ -33,6 +37,9 @@ var<private> rk_emits: u32;
 var<private> rk_tag: vec2<u32>;
 var<private> rk_failed: bool;
 var<private> rk_fail_code: u32;
+// the lowest and highest key of this input's emit slots (rk_emit keeps them)
+var<private> rk_klo: u32;
+var<private> rk_khi: u32;
 
 // Records a failure with a code: counted as an error; the message still counts as processed.
 fn rk_fail(rk_code: u32) {
@@ -71,11 +78,19 @@ fn rk_main(@builtin(global_invocation_id) rk_gid: vec3<u32>) {
   rk_emits = 0u;
   rk_tag = vec2<u32>(rk_in_pool[rk_at + RK_IN_TAG], rk_in_pool[rk_at + RK_IN_TAG + 1u]);
   rk_failed = false;
+  rk_klo = 0xffffffffu;
+  rk_khi = 0u;
   // the message read word by word (long arrays by a loop: no copy of a large struct to compile)
   var rk_msg: {{input}};
   {{load}}
   handle(rk_msg, 255u - rk_lo);
   for (var rk_e = rk_emits; rk_e < RK_MAX_EMITS; rk_e++) { rk_work[(rk_jj * RK_MAX_EMITS + rk_e) * RK_S_OUT] = RK_NO_RECORD; }
+  if (rk_emits < RK_MAX_EMITS) { rk_klo = min(rk_klo, 256u); rk_khi = max(rk_khi, 256u); }
+  if (rk_tag.x != 0u || rk_tag.y != 0u) { rk_klo = 0u; rk_khi = 0xffffffffu; }
+  // (a load first: once the range holds this input's keys, as it soon does for every input of a
+  // one-key batch, nothing is written, and the invocations do not contend for the words)
+  if (rk_klo < atomicLoad(&rk_k[RK_K_KEYLO])) { atomicMin(&rk_k[RK_K_KEYLO], rk_klo); }
+  if (rk_khi > atomicLoad(&rk_k[RK_K_KEYHI])) { atomicMax(&rk_k[RK_K_KEYHI], rk_khi); }
   if (rk_failed) {
     rk_work[RK_FAIL_OFF + rk_jj] = rk_fail_code;
     atomicMax(&rk_k[RK_K_LASTFAIL], rk_jj + 1u);

@@ -53,6 +53,8 @@ fn rk_take(@builtin(local_invocation_index) i: u32) {
     wtake = n;
     wfree = ld(G_FREETOP);
     atomicStore(&rk_kctl[RK_K_ONEPOS], RK_ONE_BUCKET_NONE);
+    atomicStore(&rk_kctl[RK_K_KEYLO], 0xffffffffu);
+    atomicStore(&rk_kctl[RK_K_KEYHI], 0u);
   }
   // (storageBarrier: the store above is to storage, and must land before a bucket's below)
   storageBarrier();

@@ -414,6 +414,33 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
         expect(await receiveInChunks(rt, 'mixOut', 2999, 2999)).toEqual(urgentFirst(mixed.map((m) => ({ v: m.v + 10, id: m.id, priority: (m.id * 37) % 64 }))));
       });
 
+      it('large batches whose every emit position has one priority (and ones that leave slots empty, or are requests) keep FIFO and lose nothing', async () => {
+        const rt = await runtime();
+        await rt.launch('out', addTen, { inputQueueSize: 4096, outputQueueSize: 8192 });
+        await rt.launch('src', double, { inputQueueSize: 4096, sendsTo: 'out' });
+        await rt.launch('fan', fanOut, { inputQueueSize: 4096, outputQueueSize: 8192 });
+        for (const id of ['out', 'src', 'fan']) await rt.activate(id);
+        // 1500 at one priority through two stages: every chunk of both ingests has one key
+        const flat = Array.from({ length: 1500 }, (_, id) => num(id, id, 77));
+        await rt.sendMany('src', flat);
+        await rt.idle();
+        expect(await receiveInChunks(rt, 'out', 1500, 1500)).toEqual(flat.map((m) => ({ v: m.v * 2 + 10, id: m.id, priority: 77 })));
+        // three outputs per input, all at one priority; then two per input (an empty slot each)
+        for (const copies of [3, 2]) {
+          const fan = Array.from({ length: 400 }, (_, id) => num(copies, id, 9));
+          await rt.sendMany('fan', fan);
+          await rt.idle();
+          const want = fan.flatMap((m) => Array.from({ length: copies }, (_, c) => ({ v: c, id: m.id, priority: 9 })));
+          expect(await receiveInChunks(rt, 'fan', 2000, want.length)).toEqual(want);
+        }
+        // 600 requests at one priority in one tick: their replies are diverted, none is pushed
+        const replies = await Promise.all(Array.from({ length: 600 }, (_, i) => rt.sendAndReceive('src', num(i, 5000 + i, 30))));
+        replies.forEach((r, i) => expect(r).toEqual({ v: 2 * i + 10, id: 5000 + i, priority: 30 }));
+        await rt.idle();
+        expect(rt.telemetry('out')!.outputDepth).toBe(0);
+        expect(rt.telemetry('fan')).toMatchObject({ messagesProcessed: 800, messagesEmitted: 2000, errors: 0 });
+      });
+
       it('two stages sending to one: its input holds both batches in the order the stages run (launch order), FIFO within a priority', async () => {
         const rt = await runtime();
         await rt.launch('sink', addTen, { inputQueueSize: 512, outputQueueSize: 5 });

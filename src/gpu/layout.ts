@@ -104,6 +104,12 @@ export const FLAG = {
   HAS_OUTPUT: 64,
   /** seg_tiny: write Params.serialLo/serialHi to G_SERIAL (the submission's sentinel, read back with the globals) */
   SERIAL: 128,
+  /**
+   * device-ordered push: Params.keyLo/keyHi are the lowest and highest key of the positions below
+   * n, written on the device before the push (a ring kernel's handler, copied into this record);
+   * equal, every position has that key, and the push needs no rank pass (queue-push.wgsl)
+   */
+  ONE_KEY: 256,
 } as const;
 
 /** NONE marks a missing block link / an invalid record's priority word (>= 256 means "no record"). */
@@ -140,6 +146,8 @@ export const PARAM_FIELDS = [
   'failOff', // ring kernel settle: word offset of the per-input failure codes in inp (its work buffer)
   'serialLo', // FLAG_SERIAL: the submission's serial (64-bit)
   'serialHi',
+  'keyLo', // FLAG_ONE_KEY: lowest and highest key of the pushed positions (in this order: one copy writes both)
+  'keyHi',
 ] as const;
 export type ParamName = (typeof PARAM_FIELDS)[number];
 export const PF = Object.fromEntries(PARAM_FIELDS.map((name, i) => [name, i])) as Readonly<Record<ParamName, number>>;

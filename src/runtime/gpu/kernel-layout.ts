@@ -13,6 +13,11 @@ const KCTL_FIELDS = [
   ['LASTCODE', 1], // the code of the last failure
   ['HASLAST', 1], // 1 once a failure was recorded
   ['ONEPOS', 1], // the scan position (255 - priority) of the one bucket this tick's take took every message from, or ONE_BUCKET_NONE (rk_take)
+  // the lowest and highest key of this tick's emit positions (a record's priority, 256 for an
+  // empty slot; 0 and 0xffffffff once a tagged input was handled): the handler's atomicMin/Max,
+  // reset by rk_take; copied into the large ingest's Params (keyLo, keyHi), which must follow in this order
+  ['KEYLO', 1],
+  ['KEYHI', 1],
 ] as const;
 
 type KctlName = (typeof KCTL_FIELDS)[number][0];

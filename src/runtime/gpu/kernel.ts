@@ -44,6 +44,8 @@ import { EVENT_EMITS_MASK, EVENT_FAILED, EVENT_WORDS, HANDLER_WORKGROUP, K, KCTL
 const SMALL_POSITIONS = 256;
 /** Messages a fused small tick handles at most: its workgroup's invocations. */
 const FUSED_MESSAGES = 256;
+// (one copy moves the handler's key range into the ingest's Params: both in the same order)
+if (K.KEYHI !== K.KEYLO + 1 || PF.keyHi !== PF.keyLo + 1) throw new Error('ringkernel: KEYLO/KEYHI and keyLo/keyHi must be adjacent, in that order');
 
 type Envelope = Record<string, number | number[]> & { priority: number; rk_tag_lo: number; rk_tag_hi: number };
 
@@ -216,7 +218,7 @@ export class GpuKernel implements BackendKernel {
     const divert = terminal ? FLAG.DIVERT : 0;
     const tagOff = this.def.outputEnvelope ? tagWord(this.def.outputEnvelope) : 0;
     set(0, { perTick: this.config.maxMessagesPerTick, emits: this.def.maxEmits, flags: hasOut, tableOff: 0 });
-    set(1, { flags: FLAG.DEVICE_N | divert, inOff: 0, rankOff: 0, histOff: out?.storage.ingestCapacity ?? 0, tagOff, outCap: this.work.positions, outOff: 0 });
+    set(1, { flags: FLAG.DEVICE_N | divert | FLAG.ONE_KEY, inOff: 0, rankOff: 0, histOff: out?.storage.ingestCapacity ?? 0, tagOff, outCap: this.work.positions, outOff: 0 });
     set(2, { flags: hasOut | divert, inOff: 0, emits: this.def.maxEmits, tagOff, outCap: this.work.positions, outOff: 0, failOff: this.work.failOff });
     this.device.queue.writeBuffer(this.b.params, 0, words);
   }
@@ -446,6 +448,10 @@ export class GpuKernel implements BackendKernel {
       pass.dispatchWorkgroups(1);
       e.dispatches++;
     } else {
+      // the handler's key range into the ingest's Params record: a uniform, so the push's phases
+      // may skip their rank pass around its barriers when every position has one key
+      e.commands().copyBufferToBuffer(this.b.kctl, K.KEYLO * 4, this.b.params, PARAM_STRIDE + PF.keyLo * 4, 8);
+      const pass = e.pass();
       const qp = this.outQueue.storage.p.pipeline;
       pass.setBindGroup(0, g.ingest[0]);
       pass.setBindGroup(1, g.ingest[1]);
