@@ -154,7 +154,7 @@ export const STREAM_DEPTHS = [1, 2, 3] as const;
 /**
  * The GPU stream at each depth of ticks in flight (runtime option ticksInFlight), side by side:
  * the depths alternate, twice each (once with --quick), so a noisy moment of the machine does
- * not favour one. Value: the default depth's msgs/s over depth 1's.
+ * not favour one. Value: the default depth's best round over depth 1's best round.
  */
 export function streamDepthMeasurement(
   batch: number,
@@ -169,7 +169,7 @@ export function streamDepthMeasurement(
     title: `Ring kernel stream, 3 stages, batches of ${batch}, ${paced ? 'paced, ' : ''}gpu backend, by ticks in flight`,
     description:
       `The stream of rt-stream-gpu-${batch}, with ${how}, at ticksInFlight ${STREAM_DEPTHS.join(', ')}, alternated. ` +
-      `Value: msgs/s at the default depth (${defaultDepth}) over msgs/s at depth 1.`,
+      `Value: the best round's msgs/s at the default depth (${defaultDepth}) over the best round's at depth 1.`,
     async run(config: RunConfig): Promise<MeasuredValue> {
       const rounds = config.quick ? 1 : 2;
       const rates = new Map<number, number[]>();

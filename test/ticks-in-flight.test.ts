@@ -19,7 +19,7 @@ import {
   type TickTiming,
 } from 'ringkernel';
 import { describeGpu } from './gpu-helpers.js';
-import { addTen, double } from './runtime-kernels.js';
+import { addTen, counter, double, fanOut } from './runtime-kernels.js';
 
 const DEPTH = 3;
 /** what the three stages make of v */
@@ -94,22 +94,103 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     expectSequential(got.received, got.sent);
   });
 
-  it('a request made during the stream gets its own reply; the stream around it stays whole and in order', async () => {
+  it('requests made while two ticks are in flight get their own replies; the stream around them stays whole and in order', async () => {
     const rt = await runtime();
     await launchPipeline(rt, 4096);
+    const received: Got[] = [];
+    const consumer = (async () => {
+      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
+    })().catch((error: unknown) => error);
+    const sent: Got[] = [];
     const replies: Promise<unknown>[] = [];
-    const got = await stream(rt, {
-      batches: 40,
-      batch: 32,
-      onBatch: (k) => {
-        if (k % 10 === 5) replies.push(rt.sendAndReceive('a', { v: 1_000_000 + k, id: 9_000_000 + k }));
-      },
-    });
-    expect(overlapped()).toBeGreaterThanOrEqual(1);
-    expectSequential(got.received, got.sent);
+    for (let round = 0; round < 4; round++) {
+      sent.push(...(await produceUntilOverlap(rt, 32, round * 500)));
+      replies.push(rt.sendAndReceive('a', { v: 1_000_000 + round, id: 9_000_000 + round }));
+    }
     const answers = await Promise.all(replies);
-    expect(answers).toEqual([5, 15, 25, 35].map((k) => ({ v: through(1_000_000 + k), id: 9_000_000 + k, priority: 128 })));
+    expect(answers).toEqual([0, 1, 2, 3].map((round) => ({ v: through(1_000_000 + round), id: 9_000_000 + round, priority: 128 })));
+    while (received.length < sent.length) await macrotask();
+    expectSequential(received, sent);
     expect(rt.trackedRequests).toBe(0);
+    await rt.shutdown();
+    expect(await consumer).toBeInstanceOf(KernelStateError);
+  });
+
+  it('readState while a producer keeps ticks in flight: the ticks drain first (the next one starts with none in flight), it resolves while the producer still sends, and counts exactly', async () => {
+    const ticks: TickTiming[] = [];
+    const rt = await runtime({ onTick: (t) => ticks.push(t) });
+    await rt.launch('n', counter, { inputQueueSize: 1 << 14 });
+    await rt.activate('n');
+    let batches = 0;
+    let sentCount = 0;
+    let stateAt = -1;
+    let read: Uint32Array | null = null;
+    const producer = (async () => {
+      for (; batches < 600; batches++) {
+        const b = makeBatch(batches, 8, () => 128).map((m) => ({ ...m, v: 1 }));
+        await rt.sendMany('n', b);
+        sentCount += b.length;
+        await macrotask();
+      }
+    })();
+    while (rt.inFlightTicks < 2 && batches < 600) await macrotask();
+    expect(rt.inFlightTicks).toBeGreaterThanOrEqual(2);
+    const sentBefore = sentCount;
+    const asked = performance.now();
+    read = new Uint32Array(await rt.readState('n'));
+    stateAt = batches;
+    await producer;
+    expect(stateAt).toBeLessThan(600);
+    // (none starts beside the ones in flight while it waits, or the producer could keep them going)
+    const next = ticks.filter((t) => t.start > asked).sort((x, y) => x.start - y.start)[0];
+    expect(next.ahead).toBe(0);
+    expect(read[0]).toBeGreaterThanOrEqual(Math.min(sentBefore, 8));
+    expect(read[0]).toBeLessThanOrEqual(sentCount);
+    await rt.idle();
+    const final = new Uint32Array(await rt.readState('n'));
+    expect([final[0], final[1]]).toEqual([sentCount, sentCount]);
+    expect(rt.telemetry('n')!.messagesProcessed).toBe(sentCount);
+  });
+
+  it('a chain with per-tick limits and fan-out (maxEmits 3) under overlap: every output once, right, in order', async () => {
+    const rt = await runtime();
+    await rt.launch('c', addTen, { inputQueueSize: 96, outputQueueSize: 4096, maxMessagesPerTick: 40 });
+    await rt.launch('f', fanOut, { inputQueueSize: 64, sendsTo: 'c', maxMessagesPerTick: 12 });
+    await rt.launch('a', double, { inputQueueSize: 4096, sendsTo: 'f', maxMessagesPerTick: 24 });
+    for (const id of ['c', 'f', 'a']) await rt.activate(id);
+    const received: Got[] = [];
+    const consumer = (async () => {
+      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
+    })().catch((error: unknown) => error);
+    // v = 1: a makes 2, f emits two copies (v 0 and 1), c adds 10
+    const sent: Got[] = [];
+    for (let k = 0; k < 80; k++) {
+      const b = makeBatch(k, 6, (kk, i) => (kk + i) % 3 * 90).map((m) => ({ ...m, v: 1 }));
+      await rt.sendMany('a', b);
+      sent.push(...b);
+      await macrotask();
+    }
+    while (received.length < sent.length * 2) await macrotask();
+    await rt.idle();
+    expect(overlapped()).toBeGreaterThanOrEqual(1);
+    expect(received.length).toBe(sent.length * 2);
+    const seen = new Map<number, number[]>();
+    const lastAt = new Map<number, number>();
+    const at = new Map(sent.map((m, i) => [m.id, i]));
+    for (const r of received) {
+      seen.set(r.id, [...(seen.get(r.id) ?? []), r.v]);
+      const s = sent[at.get(r.id)!];
+      expect(r.priority).toBe(s.priority);
+      // per priority, inputs in the order sent, each input's two outputs in emit order
+      const key = at.get(r.id)! * 2 + (r.v - 10);
+      expect(key).toBeGreaterThan(lastAt.get(r.priority) ?? -1);
+      lastAt.set(r.priority, key);
+    }
+    for (const m of sent) expect(seen.get(m.id)).toEqual([10, 11]);
+    for (const id of ['a', 'f', 'c']) expect(rt.telemetry(id)!.inputDepth).toBe(0);
+    expect(rt.telemetry('f')).toMatchObject({ messagesProcessed: sent.length, messagesEmitted: sent.length * 2 });
+    await rt.shutdown();
+    expect(await consumer).toBeInstanceOf(KernelStateError);
   });
 
   it('deactivate with ticks in flight resolves once none of them is: nothing more is processed until reactivate, then everything, in order', async () => {
@@ -215,6 +296,39 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     }
   });
 
+  for (const depth of [1, DEPTH]) {
+    it(`a consumer taking a few at a time while the next tick pushes more urgent outputs gets each message once (depth ${depth}; review finding)`, async () => {
+      // the host's head copy of the output, fetched for a waiting receive, still holds messages
+      // when a later tick pushes more urgent ones: a receive answered from it would pop another
+      // message on the device than the one it delivered
+      const rt = await runtime({ ticksInFlight: depth });
+      await rt.launch('c', double, { inputQueueSize: 4096, outputQueueSize: 4096 });
+      await rt.activate('c');
+      const received: Got[] = [];
+      const consumer = (async () => {
+        for (;;) {
+          received.push(...((await rt.receiveMany('c', 2)) as Got[]));
+          await macrotask();
+        }
+      })().catch((error: unknown) => error);
+      const sent: Got[] = [];
+      for (let k = 0; k < 30; k++) {
+        const batch = makeBatch(k, 16, () => Math.min(255, k * 8));
+        await rt.sendMany('c', batch);
+        sent.push(...batch);
+        await macrotask();
+      }
+      for (let turns = 0; received.length < sent.length && turns < 20_000; turns++) await macrotask();
+      await rt.shutdown();
+      const ended = await consumer;
+      expect(ended instanceof KernelStateError || ended instanceof KernelNotFoundError).toBe(true);
+      const ids = received.map((m) => m.id);
+      expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
+      expect(received.length).toBe(sent.length);
+      for (const r of received) expect(r.v).toBe(r.id * 2);
+    });
+  }
+
   it('device loss with ticks in flight: every pending operation rejects with DeviceLostError, nothing hangs', async () => {
     const { device } = await acquireDevice();
     const rt = await runtime({ device });
@@ -246,9 +360,9 @@ async function launchPipeline(rt: RingKernelRuntime, queueSize: number): Promise
  * Sends batches (one per turn, priority 128) until, right after a send, at least two ticks are in
  * flight; returns what it sent. The caller's lifecycle call then meets them in flight.
  */
-async function produceUntilOverlap(rt: RingKernelRuntime, batch: number): Promise<Got[]> {
+async function produceUntilOverlap(rt: RingKernelRuntime, batch: number, from = 0): Promise<Got[]> {
   const sent: Got[] = [];
-  for (let k = 0; k < 2000; k++) {
+  for (let k = from; k < from + 400; k++) {
     const b = makeBatch(k, batch, () => 128);
     await rt.sendMany('a', b);
     sent.push(...b);

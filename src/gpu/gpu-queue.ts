@@ -518,6 +518,15 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     return this.getters.length !== 0;
   }
 
+  /**
+   * @internal A device-side run that pushes into this queue was submitted: the head copy no
+   * longer shows the head (the run may push more urgent messages), so a get made before its
+   * readback asks the device instead of answering from the copy.
+   */
+  forgetHead(): void {
+    this.rec.head.reset(false);
+  }
+
   /** @internal Whether a put or putMany waits for room (a later put then waits behind it). */
   get hasWaitingPutters(): boolean {
     return this.putters.length !== 0;

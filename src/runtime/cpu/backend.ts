@@ -75,7 +75,8 @@ class CpuKernel implements BackendKernel {
   }
   get hasHostWork(): boolean {
     return false;
-  }  get hasInputHostWork(): boolean {
+  }
+  get hasInputHostWork(): boolean {
     return false;
   }
   get hasOutputHostWork(): boolean {

@@ -9,11 +9,16 @@
  * into it (its cumulative device-side pop and push counters, 64-bit, against what it last saw),
  * which serves waiting receivers and admits blocked senders; then the kernels' results.
  *
+ * HEADS  Once a tick whose kernels push into an output queue is submitted, the host's copy of
+ * that queue's head is forgotten: a receive answered from it would be popped on the device after
+ * those pushes, which may be more urgent, and the device would take another message than the one
+ * delivered. Likewise a head fetched by one tick is not adopted when a later tick in flight
+ * pushes into that queue.
+ *
  * TICKS IN FLIGHT  A tick may be submitted before the previous one is read back (the runtime
  * decides when: runtime.ts). Readbacks are applied in submission order, each queue's device
- * counters against the marks the previous readback left. A head fetched for a waiting receive is
- * dropped when a later tick in flight pushes into that queue: the host could answer the receive
- * from it, but the device's pop would come after those pushes and might take them instead.
+ * counters against the marks the previous readback left; once one fails, every later one fails
+ * with it without being applied.
  */
 import { sharedDevice } from '../../device/acquire.js';
 import { onDeviceLost } from '../../device/lost.js';
@@ -42,6 +47,8 @@ export class GpuBackend implements Backend {
   private flying: Set<GpuMessageQueue<any>>[] = [];
   /** the last tick's readback applied (or failed): the next one waits for it */
   private applied: Promise<void> = Promise.resolve();
+  /** why a tick's readback failed: the ticks after it fail with it */
+  private failure: { error: unknown } | null = null;
 
   /** `profiled`: false for the runtime's private warm-up, whose submissions no profile shows (device/profile.ts) */
   constructor(
@@ -92,6 +99,7 @@ export class GpuBackend implements Backend {
       return { steps, kernels, globals, heads };
     }, { profile: this.profiled });
     const { steps, kernels, globals, heads } = built.value;
+    for (const [kernel] of kernels) kernel.output?.forgetHead();
     this.flying.push(touched);
     const previous = this.applied;
     let appliedNow!: () => void;
@@ -100,7 +108,12 @@ export class GpuBackend implements Backend {
     try {
       rb = await built.done;
       await previous;
+      if (this.failure !== null) {
+        rb.release();
+        throw this.failure.error;
+      }
     } catch (error) {
+      this.failure ??= { error };
       for (const [q, p] of steps) if (p !== null) q.failStep(p, error);
       this.landed(touched, appliedNow);
       throw error;
