@@ -1,7 +1,7 @@
 /**
  * RingKernelRuntime: the public API of ring kernels, a facade over the modules that share the
- * work: the kernels' records, lifecycle rules and sendsTo topology (kernels.ts, state.ts), the
- * options and launch checks (config.ts), when sends reach the queues (admission.ts), the tick
+ * work: the kernels' records, lifecycle rules and sendsTo topology (kernels.ts, state.ts), launch
+ * and terminate (lifecycle.ts), the options and launch checks (config.ts), when sends reach the queues (admission.ts), the tick
  * loop (tick-loop.ts over scheduler.ts), request/reply (requests.ts) and telemetry
  * (telemetry.ts). The backend (backend.ts) owns the queues and runs the ticks: `cpu` with
  * MessageQueues and the kernels' JavaScript handlers, `gpu` with GpuMessageQueues and the
@@ -20,16 +20,17 @@ import type { WaitOptions } from '../queue/contract.js';
 import { readWait } from '../queue/waiters.js';
 import type { PackedBatch } from '../gpu/packed.js';
 import { SendAdmission } from './admission.js';
-import type { Backend, BackendKernel } from './backend.js';
-import { checkRoom, positiveInteger, resolveLaunchConfig, resolveOptions, type LaunchConfig, type ResolvedOptions, type RuntimeOptions } from './config.js';
-import { KernelAlreadyExistsError, KernelNotFoundError, KernelRouteError, KernelStateError } from './errors.js';
-import { sameSchema, type RingKernelDefinition } from './kernel.js';
+import type { Backend } from './backend.js';
+import { positiveInteger, resolveOptions, type LaunchConfig, type ResolvedOptions, type RuntimeOptions } from './config.js';
+import { KernelNotFoundError, KernelRouteError, KernelStateError } from './errors.js';
+import type { RingKernelDefinition } from './kernel.js';
 import { KernelTable, checkTransition, stateOf, type KernelRecord } from './kernels.js';
 import { Requests } from './requests.js';
 import type { TickScheduler } from './scheduler.js';
 import { KernelState, type KernelStateValue } from './state.js';
-import { KernelClock, prometheusText, type KernelTelemetry, type RuntimeSummary } from './telemetry.js';
+import { prometheusText, type KernelTelemetry, type RuntimeSummary } from './telemetry.js';
 import { TickLoop } from './tick-loop.js';
+import { Lifecycle } from './lifecycle.js';
 import { CpuBackend } from './cpu/backend.js';
 import { warmHostPaths, type WarmRuntime } from './warm-host.js';
 
@@ -63,6 +64,7 @@ export class RingKernelRuntime {
   private readonly admission: SendAdmission;
   private readonly ticks: TickLoop;
   private readonly scheduler: TickScheduler;
+  private readonly lifecycle: Lifecycle;
   private lostError: Error | null = null;
 
   /** `new RingKernelRuntime(options)`, then `start()`; or `RingKernelRuntime.create(options)`. */
@@ -93,6 +95,32 @@ export class RingKernelRuntime {
       request: (overlap) => this.scheduler.request(overlap),
       isLive: (r) => this.kernels.find(r.id) === r,
     });
+    this.lifecycle = new Lifecycle({
+      backendKind: this.options.backend,
+      get backend() {
+        return rt.backend;
+      },
+      get lostError() {
+        return rt.lostError;
+      },
+      kernels: this.kernels,
+      requests: this.requests,
+      admission: this.admission,
+      scheduler: this.scheduler,
+      ready: () => this.ready(),
+    });
+  }
+
+  /** Started, and (GPU) the host paths warmed once per process: the first launch's requests cost what later ones do. */
+  private async ready(): Promise<void> {
+    await this.start();
+    if (this.options.backend === 'gpu' && !hostWarmers.has(this)) {
+      await warmHostPaths(() => {
+        const warm = new RingKernelRuntime({ backend: 'gpu', device: this.options.device });
+        hostWarmers.add(warm);
+        return warm as unknown as WarmRuntime;
+      });
+    }
   }
 
   /** A started runtime. */
@@ -146,16 +174,7 @@ export class RingKernelRuntime {
       return;
     }
     await this.starting.catch(() => undefined);
-    // until none is left: a launch that was under way when this began is terminated too
-    for (let pass = 0; this.kernels.size > 0 && pass < 8; pass++) {
-      for (const r of this.kernels.upstreamFirst([...this.kernels.values()])) {
-        if (this.kernels.find(r.id) !== r) continue;
-        // a kernel a terminate() of the caller's is taking down: that one finishes first, so the
-        // kernels downstream of it may be terminated after it
-        if (r.terminating !== null) await r.terminating.catch(() => undefined);
-        else await this.terminateRecord(r, 'the runtime was shut down').catch(() => undefined);
-      }
-    }
+    await this.lifecycle.terminateAll('the runtime was shut down');
     await this.scheduler.settled();
     const backend = this.backend;
     this.backend = null;
@@ -180,60 +199,8 @@ export class RingKernelRuntime {
 
   // ---------------------------------------------------------------- lifecycle
   /** Launches a kernel (LAUNCHED: it takes messages, processes none until activated). Starts the runtime if needed. */
-  async launch(id: string, def: RingKernelDefinition, config: LaunchConfig = {}): Promise<void> {
-    if (typeof id !== 'string' || id === '') throw new TypeError('kernel id must be a non-empty string');
-    if (typeof def !== 'object' || def === null || def.inputEnvelope === undefined) throw new TypeError(`launch('${id}'): the kernel must come from defineRingKernel()`);
-    const cfg = resolveLaunchConfig(id, def, config);
-    if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
-    if (this.options.backend === 'cpu' && def.cpu === undefined) {
-      throw new TypeError(`kernel '${id}' (${def.name}) has no cpu handler: it cannot run on the 'cpu' backend`);
-    }
-    if (this.lostError) throw this.lostError;
-    if (cfg.sendsTo !== undefined) {
-      const downstream = this.kernels.downstreamFor(id, cfg.sendsTo);
-      if (def.output === undefined) throw new TypeError(`kernel '${id}' is a sink: it has no outputs to send to '${cfg.sendsTo}'`);
-      if (!sameSchema(def.output, downstream.def.input)) {
-        throw new TypeError(`kernel '${id}' emits ${def.output.name} but '${cfg.sendsTo}' consumes ${downstream.def.input.name}: sendsTo needs the same schema`);
-      }
-      checkRoom(id, def, downstream);
-    }
-    await this.start();
-    if (this.options.backend === 'gpu' && !hostWarmers.has(this)) {
-      await warmHostPaths(() => {
-        const warm = new RingKernelRuntime({ backend: 'gpu', device: this.options.device });
-        hostWarmers.add(warm);
-        return warm as unknown as WarmRuntime;
-      });
-    }
-    // (the world may have changed while the backend started)
-    if (this.lostError) throw this.lostError;
-    const backend = this.backend;
-    if (backend === null) throw new Error(`launch('${id}'): the runtime was shut down while it started`);
-    if (this.kernels.has(id)) throw new KernelAlreadyExistsError(id);
-    const downstream = cfg.sendsTo !== undefined ? this.kernels.downstreamFor(id, cfg.sendsTo) : undefined;
-    if (downstream !== undefined) checkRoom(id, def, downstream);
-    const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null, terminating: null };
-    this.kernels.add(record);
-    const creating = backend.createKernel(id, def, cfg, downstream?.kernel ?? null);
-    record.launching = creating;
-    let kernel: BackendKernel;
-    try {
-      kernel = await creating;
-    } catch (error) {
-      this.kernels.forget(record);
-      throw error;
-    } finally {
-      record.launching = null;
-    }
-    if (this.kernels.find(id) !== record || this.lostError !== null || this.backend !== backend) {
-      // the device was lost (or the runtime shut down) while the kernel was created: free it, refuse
-      this.kernels.forget(record);
-      const error = this.lostError ?? new Error(`launch('${id}'): the runtime was shut down while the kernel was created`);
-      await kernel.dispose(error).catch(() => undefined);
-      throw error;
-    }
-    record.kernel = kernel;
-    record.state = KernelState.LAUNCHED;
+  launch(id: string, def: RingKernelDefinition, config: LaunchConfig = {}): Promise<void> {
+    return this.lifecycle.launch(id, def, config);
   }
 
   /** LAUNCHED -> ACTIVE. */
@@ -268,51 +235,7 @@ export class RingKernelRuntime {
     const under = this.lostError === null && typeof id === 'string' ? this.kernels.find(id) : undefined;
     if (under?.terminating) return under.terminating; // one under way: this call is the same terminate
     const r = this.record(id, 'terminate');
-    await this.terminateRecord(r, 'the kernel was terminated');
-  }
-
-  /** terminate(); `why` ends the message of what it rejects. */
-  private terminateRecord(r: KernelRecord, why: string): Promise<void> {
-    if (r.terminating !== null) return r.terminating; // (a second terminate joins the first)
-    const upstream = this.kernels.upstreamOf(r);
-    const live = upstream.find((u) => u.terminating === null);
-    if (live !== undefined) {
-      return Promise.reject(new KernelStateError(r.id, stateOf(r), 'terminate', `kernel '${live.id}' sends to it (terminate it first)`));
-    }
-    // kernels sending to it that are on their way out: this terminate follows theirs
-    const after = upstream.map((u) => u.terminating!.catch(() => undefined));
-    r.terminating = after.length === 0 ? this.takeDown(r, why) : Promise.all(after).then(() => this.takeDown(r, why));
-    return r.terminating;
-  }
-
-  private async takeDown(r: KernelRecord, why: string): Promise<void> {
-    const id = r.id;
-    if (r.launching !== null) await r.launching.catch(() => undefined);
-    // (its launch failed, or the runtime lost its device: there is nothing left to take down,
-    // and the id may already be another kernel's)
-    if (this.kernels.find(id) !== r) return;
-    r.state = KernelState.TERMINATING;
-    r.clock.setActive(false);
-    try {
-      await this.scheduler.settled();
-      // sends made before terminate that waited for that tick's readback are made now (no send is
-      // admitted to a kernel on its way out, so every one of them was made before); the flush
-      // below carries them out
-      this.admission.apply((record) => record === r);
-      // Operations the caller made before terminate are carried out first, as they would be at
-      // once on the CPU: a receive of an output that is there gets it (GPU queues record operations
-      // until the next submission; discarding them would lose that output).
-      while (r.kernel !== null && r.kernel.hasHostWork && this.backend !== null && this.lostError === null) await this.scheduler.nextTick();
-      const sendGone = new KernelStateError(id, KernelState.TERMINATED, 'send', `${why} while the operation waited`);
-      const receiveGone = new KernelStateError(id, KernelState.TERMINATED, 'receive', `${why} while the operation waited`);
-      // the requests whose messages this kernel held are gone with them; those already downstream are answered there
-      this.requests.kernelTerminated(id, new KernelStateError(id, KernelState.TERMINATED, 'send', `${why}: the request's message was still in its input queue`));
-      r.kernel?.rejectWaiters(sendGone, receiveGone);
-      await r.kernel?.dispose(receiveGone);
-    } finally {
-      r.state = KernelState.TERMINATED;
-      this.kernels.forget(r);
-    }
+    await this.lifecycle.terminate(r, 'the kernel was terminated');
   }
 
   /** Launches and activates a kernel, runs `body`, and terminates the kernel (and any that send to it) afterwards, even when `body` throws. */
@@ -325,20 +248,8 @@ export class RingKernelRuntime {
       await this.activate(id);
       return await body();
     } finally {
-      await this.terminateWithUpstream(r);
+      await this.lifecycle.terminateWithUpstream(r);
     }
-  }
-
-  /**
-   * Terminates `r` and every kernel that sends to it, upstream first. Every terminate is begun in
-   * this turn (so from now on no kernel can start sending to one of them); each follows those of
-   * the kernels sending to it.
-   */
-  private terminateWithUpstream(r: KernelRecord): Promise<void> {
-    if (this.kernels.find(r.id) !== r) return Promise.resolve();
-    if (r.terminating !== null) return r.terminating;
-    const upstream = this.kernels.upstreamOf(r).map((u) => this.terminateWithUpstream(u));
-    return Promise.all([...upstream, this.terminateRecord(r, 'the kernel was terminated')]).then(() => undefined);
   }
 
   /** The kernel's lifecycle state (throws KernelNotFoundError for an unknown or terminated kernel). */
