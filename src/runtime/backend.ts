@@ -19,7 +19,7 @@ import type { PackedBatch } from '../gpu/packed.js';
 import type { WaitOptions } from '../queue/contract.js';
 import type { RingKernelDefinition } from './kernel.js';
 
-/** A kernel's launch configuration, checked (see runtime.ts). */
+/** A kernel's launch configuration, checked (config.ts, resolveLaunchConfig). */
 export interface KernelConfig {
   inputQueueSize: number;
   outputQueueSize: number;
@@ -84,7 +84,7 @@ export interface BackendKernel {
   /**
    * Whether a send of `count` messages is taken without waiting or evicting by the host's view
    * alone (nobody waiting before it, room for all in the host's size): with ticks in flight that
-   * only take from this input, it is then taken on the device too (runtime.ts, TICKS IN FLIGHT).
+   * only take from this input, it is then taken on the device too (tick-loop.ts, TICKS IN FLIGHT).
    */
   fitsAhead(count: number): boolean;
   /** has senders waiting for room in its input (BLOCK) */

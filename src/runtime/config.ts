@@ -1,6 +1,7 @@
 /**
- * What a runtime and a launch take: the public options, their defaults and the checks that turn
- * them into a backend's KernelConfig. Every check throws before anything changes.
+ * What a runtime and a launch take: the public options, their defaults and their checks (a
+ * runtime's options resolved; a launch's turned into a backend's KernelConfig), and the
+ * positive-integer check other calls share. Every check throws before anything changes.
  */
 import type { KernelConfig } from './backend.js';
 import type { RingKernelDefinition } from './kernel.js';

@@ -25,8 +25,10 @@ export interface LifecycleHost {
   readonly requests: Requests;
   readonly admission: SendAdmission;
   readonly scheduler: TickScheduler;
-  /** the runtime started (and, on the GPU, its host paths warmed once) */
-  ready(): Promise<void>;
+  /** starts the runtime (idempotent) */
+  start(): Promise<void>;
+  /** the GPU backend's once-per-process warm-up of the host paths, or null when there is none to wait for */
+  warm(): Promise<void> | null;
 }
 
 export class Lifecycle {
@@ -51,7 +53,9 @@ export class Lifecycle {
       }
       checkRoom(id, def, downstream);
     }
-    await h.ready();
+    await h.start();
+    const warming = h.warm();
+    if (warming !== null) await warming;
     // (the world may have changed while the backend started)
     if (h.lostError) throw h.lostError;
     const backend = h.backend;
@@ -140,19 +144,5 @@ export class Lifecycle {
     if (r.terminating !== null) return r.terminating;
     const upstream = h.kernels.upstreamOf(r).map((u) => this.terminateWithUpstream(u));
     return Promise.all([...upstream, this.terminate(r, 'the kernel was terminated')]).then(() => undefined);
-  }
-
-  /** Terminates every kernel, upstream first, until none is left (a launch under way when this began too). */
-  async terminateAll(why: string): Promise<void> {
-    const h = this.host;
-    for (let pass = 0; h.kernels.size > 0 && pass < 8; pass++) {
-      for (const r of h.kernels.upstreamFirst([...h.kernels.values()])) {
-        if (h.kernels.find(r.id) !== r) continue;
-        // a kernel a terminate() of the caller's is taking down: that one finishes first, so the
-        // kernels downstream of it may be terminated after it
-        if (r.terminating !== null) await r.terminating.catch(() => undefined);
-        else await this.terminate(r, why).catch(() => undefined);
-      }
-    }
   }
 }

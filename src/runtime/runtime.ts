@@ -12,7 +12,8 @@
  *     readback, so the queue's backpressure decides on the exact size (its timeout counts from
  *     the call; admission.ts). Receives are recorded at once.
  *   - A tick runs the ACTIVE kernels that can make progress, upstream first (tick-loop.ts, PLAN);
- *     with ticksInFlight > 1 the next may start before the previous is read back (TICKS IN FLIGHT).
+ *     with ticksInFlight > 1 the next may start before the previous is read back (tick-loop.ts,
+ *     TICKS IN FLIGHT).
  *   - Every call checks its kernel id (KernelNotFoundError) and its state (KernelStateError)
  *     first, then its arguments (TypeError/RangeError), and changes nothing when it throws.
  */
@@ -107,20 +108,19 @@ export class RingKernelRuntime {
       requests: this.requests,
       admission: this.admission,
       scheduler: this.scheduler,
-      ready: () => this.ready(),
+      start: () => this.start(),
+      warm: () => this.warmHost(),
     });
   }
 
-  /** Started, and (GPU) the host paths warmed once per process: the first launch's requests cost what later ones do. */
-  private async ready(): Promise<void> {
-    await this.start();
-    if (this.options.backend === 'gpu' && !hostWarmers.has(this)) {
-      await warmHostPaths(() => {
-        const warm = new RingKernelRuntime({ backend: 'gpu', device: this.options.device });
-        hostWarmers.add(warm);
-        return warm as unknown as WarmRuntime;
-      });
-    }
+  /** GPU: the host paths warmed once per process, so the first launch's requests cost what later ones do; null when there is nothing to wait for. */
+  private warmHost(): Promise<void> | null {
+    if (this.options.backend !== 'gpu' || hostWarmers.has(this)) return null;
+    return warmHostPaths(() => {
+      const warm = new RingKernelRuntime({ backend: 'gpu', device: this.options.device });
+      hostWarmers.add(warm);
+      return warm as unknown as WarmRuntime;
+    });
   }
 
   /** A started runtime. */
@@ -174,7 +174,16 @@ export class RingKernelRuntime {
       return;
     }
     await this.starting.catch(() => undefined);
-    await this.lifecycle.terminateAll('the runtime was shut down');
+    // until none is left: a launch that was under way when this began is terminated too
+    for (let pass = 0; this.kernels.size > 0 && pass < 8; pass++) {
+      for (const r of this.kernels.upstreamFirst([...this.kernels.values()])) {
+        if (this.kernels.find(r.id) !== r) continue;
+        // a kernel a terminate() of the caller's is taking down: that one finishes first, so the
+        // kernels downstream of it may be terminated after it
+        if (r.terminating !== null) await r.terminating.catch(() => undefined);
+        else await this.lifecycle.terminate(r, 'the runtime was shut down').catch(() => undefined);
+      }
+    }
     await this.scheduler.settled();
     const backend = this.backend;
     this.backend = null;
@@ -200,7 +209,11 @@ export class RingKernelRuntime {
   // ---------------------------------------------------------------- lifecycle
   /** Launches a kernel (LAUNCHED: it takes messages, processes none until activated). Starts the runtime if needed. */
   launch(id: string, def: RingKernelDefinition, config: LaunchConfig = {}): Promise<void> {
-    return this.lifecycle.launch(id, def, config);
+    try {
+      return this.lifecycle.launch(id, def, config);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** LAUNCHED -> ACTIVE. */

@@ -8,7 +8,7 @@
  * depth of 1, one tick runs at a time: a request made while it runs makes the next one start as
  * soon as it is done. With a depth d > 1, a request for new work (a send admitted while ticks fly)
  * made while fewer than d ticks are in flight starts the next one at once when `mayOverlap()`
- * says the host's view allows it (runtime.ts, TICKS IN FLIGHT), so the host plans and encodes
+ * says the host's view allows it (tick-loop.ts, TICKS IN FLIGHT), so the host plans and encodes
  * while the device works. Results land in
  * submission order. Nobody waiting for `settled()` is kept waiting by new ticks: while someone
  * waits, no tick starts beside a running one, so the running ones drain.

@@ -16,7 +16,7 @@
  * pushes into that queue.
  *
  * TICKS IN FLIGHT  A tick may be submitted before the previous one is read back (the runtime
- * decides when: runtime.ts). Readbacks are applied in submission order, each queue's device
+ * decides when: tick-loop.ts). Readbacks are applied in submission order, each queue's device
  * counters against the marks the previous readback left; once one fails, every later one fails
  * with it without being applied.
  */
