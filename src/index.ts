@@ -31,9 +31,11 @@ export type { DeviceQueueBinding } from './gpu/device-api.js';
 // ring kernels
 export { RingKernelRuntime, DEFAULT_TICKS_IN_FLIGHT } from './runtime/runtime.js';
 export type { RuntimeOptions, LaunchConfig, Output, AnyFields, TickTiming } from './runtime/runtime.js';
+export { compareBackends } from './runtime/compare.js';
+export type { CompareOptions, CompareResult } from './runtime/compare.js';
 export { defineRingKernel } from './runtime/kernel.js';
 export type { RingKernelDefinition, RingKernelSpec, KernelContext, KernelStateSpec, KernelStateLayout } from './runtime/kernel.js';
 export { KernelState } from './runtime/state.js';
-export { KernelStateError, KernelNotFoundError, KernelAlreadyExistsError, KernelCompileError, KernelRouteError, NoReplyError } from './runtime/errors.js';
-export type { KernelOperation } from './runtime/errors.js';
+export { KernelStateError, KernelNotFoundError, KernelAlreadyExistsError, KernelCompileError, KernelRouteError, KernelStalledError, NoReplyError } from './runtime/errors.js';
+export type { KernelOperation, StallReason } from './runtime/errors.js';
 export type { KernelTelemetry, RuntimeSummary, TickLatency } from './runtime/telemetry.js';

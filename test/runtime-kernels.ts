@@ -33,14 +33,15 @@ fn handle(msg: Req, priority: u32) {
 }`,
   cpu: (msg, ctx) => {
     if (msg.count === 0 || msg.count > 8 || msg.op > 3) return ctx.fail(7);
+    // (each f32 step rounded as WGSL rounds it)
     let acc = msg.values[0];
     for (let i = 1; i < msg.count; i++) {
       const v = msg.values[i];
-      if (msg.op <= 1) acc += v;
+      if (msg.op <= 1) acc = Math.fround(acc + v);
       else if (msg.op === 2) acc = Math.max(acc, v);
       else acc = Math.min(acc, v);
     }
-    if (msg.op === 1) acc /= msg.count;
+    if (msg.op === 1) acc = Math.fround(acc / msg.count);
     ctx.emit({ result: acc, priority: msg.priority });
   },
 });
@@ -129,5 +130,26 @@ export const shuffle = defineRingKernel({
   wgsl: `fn handle(msg: Num, priority: u32) { rk_emit(msg, (msg.id * 37u) % 64u); }`,
   cpu: (msg, ctx) => {
     ctx.emit({ v: msg.v, id: msg.id, priority: (msg.id * 37) % 64 });
+  },
+});
+
+export const Nums = defineMessage({ name: 'Nums', fields: { a: 'f32', b: 'f32', n: 'i32', u: 'u32', xs: 'vec2<f32>' } });
+export const NumsOut = defineMessage({ name: 'NumsOut', fields: { sum: 'f32', prod: 'f32', scaled: 'i32', mixed: 'u32', xs: 'vec2<f32>' } });
+
+/**
+ * f32 and integer arithmetic as WGSL does it, one operation per f32 result (a single operation
+ * is rounded correctly on the software adapters here; a chain may not be: README, "Numbers").
+ * The JavaScript handler leaves the rounding of its f32 results and the 32-bit wrap of its
+ * integer results to the CPU backend, which stores them as WGSL does.
+ */
+export const numeric = defineRingKernel({
+  name: 'numeric',
+  input: Nums,
+  output: NumsOut,
+  wgsl: `fn handle(msg: Nums, priority: u32) {
+  rk_emit(NumsOut(msg.a + msg.b, msg.a * msg.b, msg.n * 65536, msg.u * 4096u + 7u, msg.xs / 3.0), priority);
+}`,
+  cpu: (m, ctx) => {
+    ctx.emit({ sum: m.a + m.b, prod: m.a * m.b, scaled: m.n * 65536, mixed: m.u * 4096 + 7, xs: [m.xs[0] / 3, m.xs[1] / 3], priority: m.priority });
   },
 });

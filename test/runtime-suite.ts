@@ -9,6 +9,7 @@ import {
   KernelAlreadyExistsError,
   KernelNotFoundError,
   KernelRouteError,
+  KernelStalledError,
   KernelState,
   KernelStateError,
   NoReplyError,
@@ -18,7 +19,7 @@ import {
   defineMessage,
   defineRingKernel,
 } from 'ringkernel';
-import { OP, Num, addTen, compute, counter, double, fanOut, picky, shuffle } from './runtime-kernels.js';
+import { OP, Num, addTen, compute, counter, double, fanOut, numeric, picky, shuffle } from './runtime-kernels.js';
 
 const req = (values: number[], op: number, priority?: number) => ({
   values: [...values, ...Array(8 - values.length).fill(0)],
@@ -269,6 +270,33 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
         // none of them also went to receive
         await rt.idle();
         await expect(rt.receive('k', { timeout: 0 })).rejects.toBeInstanceOf(QueueTimeoutError);
+      });
+
+      it('numbers as WGSL stores them: f32 fields rounded to 32 bits, integer results wrapped; the same bits on both backends', async () => {
+        const rt = await runtime();
+        await rt.launch('num', numeric);
+        await rt.activate('num');
+        const f = Math.fround;
+        const inputs = [
+          { a: 0.1, b: 0.2, n: 1, u: 1, xs: [1, 2] },
+          { a: 1e-7, b: 3.3333333, n: 70_000, u: 2 ** 20 + 3, xs: [0.7, -5.1] },
+          { a: -123.456, b: 7.5e10, n: -40_000, u: 0xffffffff, xs: [1e30, 3.14159] },
+          { a: 16777217, b: 0.5, n: 2 ** 31 - 1, u: 2 ** 31, xs: [-0, 2 ** -140] },
+        ];
+        const want = inputs.map((m) => ({
+          sum: f(f(m.a) + f(m.b)),
+          prod: f(f(m.a) * f(m.b)),
+          scaled: (m.n * 65536) | 0,
+          mixed: (m.u * 4096 + 7) >>> 0,
+          xs: [f(f(m.xs[0]) / 3), f(f(m.xs[1]) / 3)],
+          priority: 128,
+        }));
+        // (the issue's example: 0.1 + 0.2 in f32)
+        expect(want[0].sum).toBe(0.30000001192092896);
+        await rt.sendMany('num', inputs);
+        await rt.idle();
+        expect(await rt.receiveMany('num', 10)).toEqual(want);
+        expect(rt.telemetry('num')).toMatchObject({ messagesProcessed: 4, messagesEmitted: 4, errors: 0, lastError: null });
       });
 
       it('a request whose message produced no output rejects at once with NoReplyError (not a timeout); a failed handler is counted', async () => {
@@ -555,6 +583,81 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
           expect(counts.delivered).toBeGreaterThanOrEqual(19);
         });
       }
+    });
+
+    describe('drain and outputs', () => {
+      it('drain resolves once every message went through its chain; the outputs wait for receive', async () => {
+        const rt = await runtime();
+        await rt.launch('add', addTen, { outputQueueSize: 500 });
+        await rt.launch('dbl', double, { sendsTo: 'add' });
+        for (const id of ['add', 'dbl']) await rt.activate(id);
+        await rt.sendMany('dbl', Array.from({ length: 300 }, (_, i) => num(i, i)));
+        await rt.drain();
+        expect(rt.telemetry('dbl')!.inputDepth).toBe(0);
+        expect(rt.telemetry('add')).toMatchObject({ inputDepth: 0, outputDepth: 300, messagesProcessed: 300 });
+        await rt.drain({ timeout: 1000 }); // (nothing to do: at once)
+      });
+
+      it('drain rejects naming the stalled kernel and why: an output nobody receives, a deactivated kernel, one never activated', async () => {
+        const rt = await runtime();
+        await rt.launch('add', addTen, { outputQueueSize: 5 });
+        await rt.launch('dbl', double, { sendsTo: 'add', inputQueueSize: 64 });
+        for (const id of ['add', 'dbl']) await rt.activate(id);
+        await rt.sendMany('dbl', Array.from({ length: 20 }, (_, i) => num(i, i)));
+        const full = await rt.drain().catch((e: unknown) => e);
+        expect(full).toBeInstanceOf(KernelStalledError);
+        expect(full).toMatchObject({ kernelId: 'add', reason: 'output-full', waiting: rt.telemetry('add')!.inputDepth });
+        expect((full as Error).message).toMatch(/^drain: kernel 'add' has no room for its outputs: its output queue is full \(5 outputs nobody received\); \d+ messages? waits? in its input$/);
+        // receiving everything unblocks it
+        const got: unknown[] = [];
+        while (got.length < 20) got.push(...(await rt.receiveMany('add', 5)));
+        await rt.drain();
+        await rt.deactivate('dbl');
+        await rt.send('dbl', num(1, 99));
+        await expect(rt.drain()).rejects.toMatchObject({ name: 'KernelStalledError', kernelId: 'dbl', reason: 'deactivated', waiting: 1, message: "drain: kernel 'dbl' is deactivated: 1 message waits in its input" });
+        await rt.launch('idle', addTen);
+        await rt.send('idle', num(1, 1));
+        await expect(rt.drain()).rejects.toMatchObject({ kernelId: 'idle', reason: 'not-active' });
+        await expect(rt.drain({ timeout: -1 })).rejects.toThrow(RangeError);
+      });
+
+      it('outputs(): a for-await loop over a kernel\'s outputs in priority order; leaving it loses nothing; terminate and abort end it', async () => {
+        const rt = await runtime();
+        await rt.launch('k', double);
+        await rt.activate('k');
+        expect(() => rt.outputs('nope')).toThrow(KernelNotFoundError);
+        await rt.sendMany('k', Array.from({ length: 12 }, (_, i) => num(i, i, i * 10)));
+        await rt.idle();
+        const seen: number[] = [];
+        for await (const out of rt.outputs<{ v: number; id: number }>('k')) {
+          seen.push(out.id);
+          if (seen.length === 10) break;
+        }
+        expect(seen).toEqual([11, 10, 9, 8, 7, 6, 5, 4, 3, 2]);
+        expect((await rt.receiveMany<{ v: number; id: number }>('k', 5)).map((m) => m.id)).toEqual([1, 0]);
+        // a loop waiting for outputs: abort ends it, and so does terminate
+        const controller = new AbortController();
+        const aborted = (async () => {
+          const ids: number[] = [];
+          for await (const out of rt.outputs<{ id: number }>('k', { signal: controller.signal })) ids.push(out.id);
+          return ids;
+        })();
+        await rt.send('k', num(5, 50));
+        await rt.idle();
+        await new Promise((r) => setTimeout(r, 20));
+        controller.abort();
+        expect(await aborted).toEqual([50]);
+        const ended = (async () => {
+          const ids: number[] = [];
+          for await (const out of rt.outputs<{ id: number }>('k')) ids.push(out.id);
+          return ids;
+        })();
+        await rt.send('k', num(6, 60));
+        await rt.idle();
+        await new Promise((r) => setTimeout(r, 20));
+        await rt.terminate('k');
+        expect(await ended).toEqual([60]);
+      });
     });
 
     describe('telemetry', () => {

@@ -527,11 +527,6 @@ export class GpuMessageQueue<T extends object = Message> extends BackpressureQue
     this.rec.head.reset(false);
   }
 
-  /** @internal Whether a put or putMany waits for room (a later put then waits behind it). */
-  get hasWaitingPutters(): boolean {
-    return this.putters.length !== 0;
-  }
-
   /** @internal Head records a device-side run fetches for the host. */
   get runHeadCount(): number {
     return this.prefetch;

@@ -80,3 +80,23 @@ export class KernelRouteError extends Error {
     this.kernelId = kernelId;
   }
 }
+
+/** Why a kernel holds messages it cannot process: it is not active, or its outputs have no room. */
+export type StallReason = 'not-active' | 'deactivated' | 'output-full';
+
+/** `drain()` found a kernel that holds messages nothing more will process until someone acts. */
+export class KernelStalledError extends Error {
+  override name = 'KernelStalledError';
+  readonly kernelId: string;
+  readonly reason: StallReason;
+  /** messages waiting in its input queue (and senders waiting for room in it: `blockedSends`) */
+  readonly waiting: number;
+  readonly blockedSends: boolean;
+  constructor(kernelId: string, reason: StallReason, waiting: number, blockedSends: boolean, message: string) {
+    super(message);
+    this.kernelId = kernelId;
+    this.reason = reason;
+    this.waiting = waiting;
+    this.blockedSends = blockedSends;
+  }
+}

@@ -19,11 +19,12 @@
  */
 import type { WaitOptions } from '../queue/contract.js';
 import { readWait } from '../queue/waiters.js';
+import { QueueTimeoutError } from '../queue/errors.js';
 import type { PackedBatch } from '../gpu/packed.js';
 import { SendAdmission } from './admission.js';
 import type { Backend } from './backend.js';
 import { positiveInteger, resolveOptions, type LaunchConfig, type ResolvedOptions, type RuntimeOptions } from './config.js';
-import { KernelNotFoundError, KernelRouteError, KernelStateError } from './errors.js';
+import { KernelNotFoundError, KernelRouteError, KernelStalledError, KernelStateError } from './errors.js';
 import type { RingKernelDefinition } from './kernel.js';
 import { KernelTable, checkTransition, stateOf, type KernelRecord } from './kernels.js';
 import { Requests } from './requests.js';
@@ -387,9 +388,77 @@ export class RingKernelRuntime {
     return this.requests.tracked;
   }
 
-  /** Resolves once nothing more can be processed (no tick running or due). */
+  /** Resolves once nothing more can be processed (no tick running or due), stalled or not (see drain). */
   idle(): Promise<void> {
     return this.scheduler.idle();
+  }
+
+  /**
+   * Resolves once every message sent so far has been processed through its chain and nothing
+   * more can run (the chains' last outputs may wait in their output queues for receive). Where a
+   * kernel still holds messages that nothing will process until someone acts — it is not active,
+   * or its outputs have no room because nobody receives — rejects with KernelStalledError naming
+   * the kernel furthest down its chain that stalls, and why, instead of resolving. `timeout` (ms):
+   * rejects with a TimeoutError when that is not so by then.
+   */
+  async drain(options: { timeout?: number } = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) throw new TypeError('drain: options must be an object');
+    const { timeout = Infinity } = options;
+    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) throw new RangeError(`drain: timeout must be a non-negative number of ms, got ${String(timeout)}`);
+    if (this.lostError) throw this.lostError;
+    if (timeout === Infinity) await this.idle();
+    else {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new QueueTimeoutError(`drain: not drained within ${timeout} ms`)), Math.min(timeout, 2 ** 31 - 1));
+      });
+      try {
+        await Promise.race([this.idle(), expired]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    if (this.lostError) throw this.lostError;
+    const stalled = this.kernels.upstreamFirst([...this.kernels.values()]).filter((r) => r.kernel !== null && r.state !== KernelState.TERMINATING && (r.kernel.inputSize > 0 || r.kernel.hasWaitingSenders));
+    // (the one furthest down a chain is the cause: the kernels before it wait for its room)
+    const r = stalled.at(-1);
+    if (r === undefined) return;
+    const k = r.kernel!;
+    const held = `${k.inputSize} message${k.inputSize === 1 ? ' waits' : 's wait'} in its input${k.hasWaitingSenders ? ', and senders wait for room in it' : ''}`;
+    if (r.state === KernelState.DEACTIVATED) throw new KernelStalledError(r.id, 'deactivated', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' is deactivated: ${held}`);
+    if (r.state !== KernelState.ACTIVE) throw new KernelStalledError(r.id, 'not-active', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' is not active (${stateOf(r)}): ${held}`);
+    const where = r.config.sendsTo !== undefined ? `'${r.config.sendsTo}''s input queue is full` : `its output queue is full (${k.outputSize} outputs nobody received)`;
+    throw new KernelStalledError(r.id, 'output-full', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' has no room for its outputs: ${where}; ${held}`);
+  }
+
+  /**
+   * A terminal kernel's outputs as they come (priority, then FIFO), one receive each: `for await
+   * (const out of rt.outputs(id, { signal }))`. It ends when the kernel is terminated (or the
+   * runtime shut down) or the signal aborts; an output is taken from the queue only when the loop
+   * asks for it, so leaving the loop loses nothing. Checks the id and state now, like receive.
+   */
+  outputs<T extends object = AnyFields>(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Output<T>, void, undefined> {
+    this.receivable(id);
+    if (typeof options !== 'object' || options === null) throw new TypeError('outputs: options must be an object');
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('outputs: signal must be an AbortSignal');
+    return this.outputLoop<T>(id, signal);
+  }
+
+  private async *outputLoop<T extends object>(id: string, signal: AbortSignal | undefined): AsyncGenerator<Output<T>, void, undefined> {
+    for (;;) {
+      if (signal?.aborted) return;
+      let out: Output<T>;
+      try {
+        out = await this.receive<T>(id, signal !== undefined ? { signal } : undefined);
+      } catch (error) {
+        if (signal?.aborted) return;
+        // terminated, or the runtime shut down: the stream of outputs ended
+        if (error instanceof KernelStateError || error instanceof KernelNotFoundError) return;
+        throw error;
+      }
+      yield out;
+    }
   }
 
   // ---------------------------------------------------------------- state, telemetry

@@ -5,7 +5,8 @@
  * Messages are stored as fresh copies of their schema's fields with their priority (a send
  * copies, as the GPU packs). A message's correlation tag, when it has one, is kept beside it
  * (a WeakMap keyed by that copy) and given to every output emitted while handling it. Numbers
- * are JavaScript numbers: an f32 field is not rounded to 32 bits as on the GPU.
+ * are stored as WGSL stores them (numbers.ts): a sent message's and an emitted output's f32
+ * fields rounded to 32 bits, an emitted output's integers wrapped to 32 bits, as on the GPU.
  *
  * HAND-OFF  Within a tick (synchronous: nothing else runs until it ends), a kernel's outputs for a
  * downstream kernel that runs later in the same tick and whose input queue is empty are handed to
@@ -22,6 +23,7 @@ import { viewsOf, type PackedBatch } from '../../gpu/packed.js';
 import type { Backend, BackendHooks, BackendKernel, KernelConfig, KernelCounters, KernelTickResult, Reply, TagEvent, TickPlan, TickResult } from '../backend.js';
 import type { KernelContext, RingKernelDefinition } from '../kernel.js';
 import { failureOfCode, failureOfException } from '../failures.js';
+import { storeAsWgsl, type StoreAsWgsl } from './numbers.js';
 
 type Stored = { priority: number } & Record<string, unknown>;
 
@@ -38,6 +40,8 @@ class CpuKernel implements BackendKernel {
   handed: Stored[] | null = null;
   /** whether this kernel runs later in the current tick (an upstream may hand it outputs) */
   runsLater = false;
+  private readonly storeInput: StoreAsWgsl;
+  private readonly storeOutput: StoreAsWgsl | null;
 
   constructor(
     readonly id: string,
@@ -58,6 +62,8 @@ class CpuKernel implements BackendKernel {
     });
     this.output = def.output !== undefined && downstream === null ? new MessageQueue<Stored>({ maxSize: config.outputQueueSize }) : null;
     this.state = def.state ? new DataView(new ArrayBuffer(def.state.bytes)) : null;
+    this.storeInput = storeAsWgsl(def.input);
+    this.storeOutput = def.output !== undefined ? storeAsWgsl(def.output) : null;
   }
 
   get inputSize(): number {
@@ -87,7 +93,7 @@ class CpuKernel implements BackendKernel {
     return false;
   }
   get hasWaitingSenders(): boolean {
-    return false;
+    return this.input.hasWaitingPutters;
   }
 
   get gpuBytes(): number {
@@ -95,7 +101,8 @@ class CpuKernel implements BackendKernel {
   }
 
   private stored(m: object, tag: number): Stored {
-    const copy = this.def.input.copy(m) as Stored;
+    // (checked by the runtime already: integers in range, so only the f32 fields change)
+    const copy = this.storeInput(m);
     if (tag !== 0) this.tags.set(copy, tag);
     return copy;
   }
@@ -195,6 +202,7 @@ class CpuKernel implements BackendKernel {
     const outputs: Stored[] = [];
     const events: TagEvent[] = [];
     const outSchema = def.output as MessageSchema<object> | undefined;
+    const storeOutput = this.storeOutput!;
     let emits = 0;
     let tag = 0;
     let failure: string | null = null;
@@ -205,8 +213,9 @@ class CpuKernel implements BackendKernel {
         // a priority above 255 counts as 255, as rk_emit's does (other bad priorities still throw)
         const p = (out as { priority?: unknown }).priority;
         if (typeof p === 'number' && Number.isInteger(p) && p > 255) out = { ...out, priority: 255 };
-        outSchema!.check(out);
-        const copy = outSchema!.copy(out) as Stored;
+        // as the GPU stores it (integers wrapped, f32 rounded), then checked: what cannot be stored throws
+        const copy = storeOutput(out);
+        outSchema!.check(copy);
         if (tag !== 0) tags.set(copy, tag);
         outputs.push(copy);
         emits++;
