@@ -30,7 +30,9 @@ export { deviceApiWgsl, DEVICE_API_WGSL } from './gpu/device-api.js';
 export type { DeviceQueueBinding } from './gpu/device-api.js';
 // ring kernels
 export { RingKernelRuntime, DEFAULT_TICKS_IN_FLIGHT } from './runtime/runtime.js';
-export type { RuntimeOptions, LaunchConfig, Output, AnyFields, TickTiming } from './runtime/runtime.js';
+export type { RuntimeOptions, LaunchConfig, Output, Input, AnyFields, TickTiming } from './runtime/runtime.js';
+export { KernelHandle } from './runtime/handle.js';
+export type { HandleOf } from './runtime/handle.js';
 export { compareBackends } from './runtime/compare.js';
 export type { CompareOptions, CompareResult } from './runtime/compare.js';
 export { defineRingKernel } from './runtime/kernel.js';

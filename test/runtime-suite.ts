@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   BackpressureStrategy,
   KernelAlreadyExistsError,
+  KernelHandle,
   KernelNotFoundError,
   KernelRouteError,
   KernelStalledError,
@@ -583,6 +584,30 @@ export function runtimeSuite(backend: 'cpu' | 'gpu'): void {
           expect(counts.delivered).toBeGreaterThanOrEqual(19);
         });
       }
+    });
+
+    describe('handles', () => {
+      it('launch resolves with a handle whose calls are the runtime\'s with its id', async () => {
+        const rt = await runtime();
+        const add = await rt.launch('add', addTen);
+        const dbl = await rt.launch('dbl', double, { sendsTo: 'add' });
+        expect(add).toBeInstanceOf(KernelHandle);
+        expect([add.id, dbl.id]).toEqual(['add', 'dbl']);
+        expect(add.state()).toBe(KernelState.LAUNCHED);
+        await add.activate();
+        await dbl.activate();
+        expect(await dbl.sendAndReceive(num(5, 1))).toEqual(num(20, 1, 128));
+        await dbl.sendMany([num(1, 2, 3), num(2, 3, 9)]);
+        await dbl.send(num(3, 4, 1));
+        await rt.drain();
+        expect(await add.receiveMany(5)).toEqual([num(14, 3, 9), num(12, 2, 3), num(16, 4, 1)]);
+        expect(dbl.telemetry()).toMatchObject({ kernelId: 'dbl', messagesProcessed: 4 });
+        await dbl.deactivate();
+        expect(rt.state('dbl')).toBe(KernelState.DEACTIVATED);
+        await dbl.terminate();
+        expect(() => dbl.state()).toThrow(KernelNotFoundError);
+        await expect(dbl.send(num(1, 1))).rejects.toBeInstanceOf(KernelNotFoundError);
+      });
     });
 
     describe('drain and outputs', () => {

@@ -39,6 +39,36 @@ export function limits(q: GpuMessageQueue<object>): [number, GPUBindGroupLayout]
 }
 `,
   );
+  // handles are typed by their kernel's schemas: each @ts-expect-error must meet an error, or tsc reports it unused
+  writeFileSync(
+    join(work, 'typed-handles.ts'),
+    `import { RingKernelRuntime, defineMessage, defineRingKernel } from 'ringkernel';
+const Reading = defineMessage({ name: 'Reading', fields: { sensor: 'u32', value: 'f32' } });
+const Alert = defineMessage({ name: 'Alert', fields: { sensor: 'u32' } });
+const check = defineRingKernel({
+  name: 'check', input: Reading, output: Alert,
+  wgsl: 'fn handle(m: Reading, priority: u32) { if (m.value > 3.0) { rk_emit(Alert(m.sensor), priority); } }',
+  cpu: (m, ctx) => { if (m.value > 3) ctx.emit({ sensor: m.sensor, priority: m.priority }); },
+});
+export async function typed(rt: RingKernelRuntime): Promise<number> {
+  const h = await rt.launch('check', check);
+  await h.send({ sensor: 1, value: 2.5 });
+  await h.sendMany([{ sensor: 2, value: 9, priority: 200 }]);
+  // @ts-expect-error a string where the schema says u32
+  await h.send({ sensor: '1', value: 2.5 });
+  // @ts-expect-error a field the schema does not have
+  await h.send({ sensor: 1, value: 2.5, extra: 1 });
+  // @ts-expect-error a field missing
+  await h.sendAndReceive({ sensor: 1 });
+  const out = await h.receive();
+  const s: number = out.sensor + out.priority;
+  // @ts-expect-error outputs are typed: Alert has no value
+  void out.value;
+  for await (const o of h.outputs()) return o.sensor + s;
+  return s;
+}
+`,
+  );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   let output = '';
   try {

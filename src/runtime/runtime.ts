@@ -32,6 +32,7 @@ import type { TickScheduler } from './scheduler.js';
 import { KernelState, type KernelStateValue } from './state.js';
 import { prometheusText, type KernelTelemetry, type RuntimeSummary } from './telemetry.js';
 import { TickLoop } from './tick-loop.js';
+import { KernelHandle, type AnyFields, type HandleOf, type Output } from './handle.js';
 import { Lifecycle } from './lifecycle.js';
 import { CpuBackend } from './cpu/backend.js';
 import { warmHostPaths, type WarmRuntime } from './warm-host.js';
@@ -42,10 +43,7 @@ export { DEFAULT_TICKS_IN_FLIGHT } from './config.js';
 /** The private runtimes that warm the host paths (warm-host.ts): their own launches do not wait for it. */
 const hostWarmers = new WeakSet<RingKernelRuntime>();
 
-/** Fields of an output whose schema the caller did not name (`receive<typeof Res.type>(id)` names it). */
-export type AnyFields = Record<string, any>;
-/** An output as receive / receiveMany / sendAndReceive return it: the output schema's fields and its priority. */
-export type Output<T extends object = AnyFields> = T & { priority: number };
+export type { AnyFields, Input, Output } from './handle.js';
 
 declare global {
   // Node 20 has Symbol.asyncDispose; TypeScript declares it only with lib esnext.disposable, so
@@ -208,10 +206,14 @@ export class RingKernelRuntime {
   }
 
   // ---------------------------------------------------------------- lifecycle
-  /** Launches a kernel (LAUNCHED: it takes messages, processes none until activated). Starts the runtime if needed. */
-  launch(id: string, def: RingKernelDefinition, config: LaunchConfig = {}): Promise<void> {
+  /**
+   * Launches a kernel (LAUNCHED: it takes messages, processes none until activated). Starts the
+   * runtime if needed. Resolves with a handle typed by the kernel's schemas (handle.ts); the
+   * string-id calls work the same.
+   */
+  launch<D extends RingKernelDefinition>(id: string, def: D, config: LaunchConfig = {}): Promise<HandleOf<D>> {
     try {
-      return this.lifecycle.launch(id, def, config);
+      return this.lifecycle.launch(id, def, config).then(() => new KernelHandle(this, id) as HandleOf<D>);
     } catch (error) {
       return Promise.reject(error);
     }
