@@ -3,7 +3,8 @@
  * backend with the same messages, and compared: the outputs of the chain's end in order, each
  * kernel's counts (processed, emitted, dropped, errors, the last error) and each stateful
  * kernel's state bytes. `f32` fields of outputs may differ by `ulps` units in the last place
- * (default 0: bit for bit); everything else must be equal. The first difference is named.
+ * (default 0: equal, with -0 equal to +0 and NaN to NaN; an infinity only equals itself);
+ * everything else must be equal. The first difference is named.
  *
  * Both runs send every message in one call, one tick at a time (ticksInFlight 1), with queues
  * sized to hold every message and every output, so nothing is dropped or refused by room alone:
@@ -67,6 +68,8 @@ async function run(backend: 'gpu' | 'cpu', chain: readonly RingKernelDefinition[
       const last = k === chain.length - 1;
       await rt.launch(ids[k], chain[k], {
         inputQueueSize: sizes[k],
+        // (a tick's outputs are at most 2^20: larger inputs take several ticks, in the same order on both)
+        maxMessagesPerTick: Math.floor(2 ** 20 / Math.max(1, chain[k].maxEmits)),
         ...(last ? { outputQueueSize: Math.max(4096, messages.length * fan) } : { sendsTo: ids[k + 1] }),
       });
     }
@@ -129,8 +132,9 @@ function outputDifference(schema: MessageSchema<any>, g: Record<string, unknown>
     const cs = Array.isArray(cv) ? cv : [cv];
     for (let e = 0; e < Math.max(gs.length, cs.length); e++) {
       if (!same(f, gs[e], cs[e], ulps)) {
-        const at = gs.length > 1 ? `${f.name}[${e}]` : f.name;
-        return `field ${at}: ${show(gs[e])} on the gpu backend, ${show(cs[e])} on the cpu backend${f.scalar === 'f32' && typeof gs[e] === 'number' && typeof cs[e] === 'number' ? ` (${ulpDistance(gs[e] as number, cs[e] as number)} ulps apart)` : ''}`;
+        const at = f.array || f.components > 1 ? `${f.name}[${e}]` : f.name;
+        const finite = f.scalar === 'f32' && Number.isFinite(gs[e]) && Number.isFinite(cs[e]);
+        return `field ${at}: ${show(gs[e])} on the gpu backend, ${show(cs[e])} on the cpu backend${finite ? ` (${ulpDistance(gs[e] as number, cs[e] as number)} ulps apart)` : ''}`;
       }
     }
   }
@@ -140,6 +144,8 @@ function outputDifference(schema: MessageSchema<any>, g: Record<string, unknown>
 function same(f: FieldLayout, a: unknown, b: unknown, ulps: number): boolean {
   if (f.scalar !== 'f32' || typeof a !== 'number' || typeof b !== 'number') return a === b;
   if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b);
+  // (an infinity is not one unit from the largest float: an overflow is a difference)
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return a === b;
   return ulpDistance(a, b) <= ulps;
 }
 

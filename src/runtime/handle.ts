@@ -2,7 +2,8 @@
  * KernelHandle: one launched kernel, typed by its schemas — what `launch` resolves with. Every
  * call is the runtime's call of the same name with this kernel's id (same checks, same errors),
  * so a handle and the string-id API can be mixed freely; a message of the wrong shape is a
- * compile error, and outputs come typed.
+ * compile error, and outputs come typed. A handle names its kernel by id: after a terminate and
+ * a new launch under the same id, it reaches the new kernel.
  */
 import type { WaitOptions } from '../queue/contract.js';
 import type { PackedBatch } from '../gpu/packed.js';
@@ -18,7 +19,7 @@ export type Input<T extends object = AnyFields> = T & { priority?: number };
 export type Output<T extends object = AnyFields> = T & { priority: number };
 
 /** The handle of a kernel definition: typed by its input and output schemas. */
-export type HandleOf<D> = D extends RingKernelDefinition<infer In, infer Out> ? KernelHandle<In, Out> : never;
+export type HandleOf<D> = 0 extends 1 & D ? KernelHandle : D extends RingKernelDefinition<infer In, infer Out> ? KernelHandle<In, Out> : never;
 
 /** The runtime's calls a handle makes (RingKernelRuntime implements them). */
 export interface HandleHost {

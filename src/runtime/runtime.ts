@@ -421,7 +421,7 @@ export class RingKernelRuntime {
       }
     }
     if (this.lostError) throw this.lostError;
-    const stalled = this.kernels.upstreamFirst([...this.kernels.values()]).filter((r) => r.kernel !== null && r.state !== KernelState.TERMINATING && (r.kernel.inputSize > 0 || r.kernel.hasWaitingSenders));
+    const stalled = this.kernels.upstreamFirst([...this.kernels.values()]).filter((r) => r.kernel !== null && stateOf(r) !== KernelState.TERMINATING && (r.kernel.inputSize > 0 || r.kernel.hasWaitingSenders));
     // (the one furthest down a chain is the cause: the kernels before it wait for its room)
     const r = stalled.at(-1);
     if (r === undefined) return;
@@ -429,7 +429,12 @@ export class RingKernelRuntime {
     const held = `${k.inputSize} message${k.inputSize === 1 ? ' waits' : 's wait'} in its input${k.hasWaitingSenders ? ', and senders wait for room in it' : ''}`;
     if (r.state === KernelState.DEACTIVATED) throw new KernelStalledError(r.id, 'deactivated', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' is deactivated: ${held}`);
     if (r.state !== KernelState.ACTIVE) throw new KernelStalledError(r.id, 'not-active', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' is not active (${stateOf(r)}): ${held}`);
-    const where = r.config.sendsTo !== undefined ? `'${r.config.sendsTo}''s input queue is full` : `its output queue is full (${k.outputSize} outputs nobody received)`;
+    const where =
+      r.config.sendsTo !== undefined
+        ? `'${r.config.sendsTo}''s input queue has room for ${k.outputRoom} of the ${r.def.maxEmits} outputs a message may make`
+        : k.outputRoom === 0
+          ? `its output queue is full (${k.outputSize} outputs nobody received)`
+          : `its output queue has room for ${k.outputRoom} of the ${r.def.maxEmits} outputs a message may make (${k.outputSize} outputs nobody received)`;
     throw new KernelStalledError(r.id, 'output-full', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' has no room for its outputs: ${where}; ${held}`);
   }
 
@@ -440,16 +445,18 @@ export class RingKernelRuntime {
    * asks for it, so leaving the loop loses nothing. Checks the id and state now, like receive.
    */
   outputs<T extends object = AnyFields>(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Output<T>, void, undefined> {
-    this.receivable(id);
+    const record = this.receivable(id);
     if (typeof options !== 'object' || options === null) throw new TypeError('outputs: options must be an object');
     const { signal } = options;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('outputs: signal must be an AbortSignal');
-    return this.outputLoop<T>(id, signal);
+    return this.outputLoop<T>(record, signal);
   }
 
-  private async *outputLoop<T extends object>(id: string, signal: AbortSignal | undefined): AsyncGenerator<Output<T>, void, undefined> {
+  private async *outputLoop<T extends object>(record: KernelRecord, signal: AbortSignal | undefined): AsyncGenerator<Output<T>, void, undefined> {
+    const id = record.id;
     for (;;) {
-      if (signal?.aborted) return;
+      // (this kernel's outputs only: not those of another launched later under the same id)
+      if (signal?.aborted || this.kernels.find(id) !== record) return;
       let out: Output<T>;
       try {
         out = await this.receive<T>(id, signal !== undefined ? { signal } : undefined);
