@@ -67,14 +67,23 @@ export async function typed(rt: RingKernelRuntime): Promise<number> {
   for await (const o of h.outputs()) return o.sensor + s;
   return s;
 }
+const Eight = defineMessage({ name: 'Eight', fields: { values: 'array<f32, 8>', long: 'array<u32, 100>' } });
+export const eight: typeof Eight.type = { values: [1, 2, 3, 4, 5, 6, 7, 8], long: [] };
+// @ts-expect-error array<f32, 8> is a tuple of 8 numbers
+export const seven: typeof Eight.type = { values: [1, 2, 3, 4, 5, 6, 7], long: [] };
+export const first: number = eight.values[0];
 `,
   );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  let output = '';
-  try {
-    execFileSync(process.execPath, [tsc, '-p', join(work, 'tsconfig.json')], { cwd: work, encoding: 'utf8', stdio: 'pipe' });
-  } catch (error) {
-    output = String((error as { stdout?: string }).stdout ?? error);
+  // strict, and strict with noUncheckedIndexedAccess (array<T, N> fields are tuples, so indexing them by a literal is checked)
+  writeFileSync(join(work, 'tsconfig.unchecked.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noUncheckedIndexedAccess: true } }));
+  for (const config of ['tsconfig.json', 'tsconfig.unchecked.json']) {
+    let output = '';
+    try {
+      execFileSync(process.execPath, [tsc, '-p', join(work, config)], { cwd: work, encoding: 'utf8', stdio: 'pipe' });
+    } catch (error) {
+      output = String((error as { stdout?: string }).stdout ?? error);
+    }
+    expect(output, config).toBe('');
   }
-  expect(output).toBe('');
 });

@@ -41,11 +41,11 @@ function checkInbox(value: unknown): number | undefined {
  * the kernel popped from and pushed into each queue. Schema mode only; all queues on one
  * device. Other calls on the queues throw or reject until the promise settles.
  */
-export async function runDeviceKernel(
-  queues: readonly GpuMessageQueue<any>[],
-  encode: (pass: GPUComputePassEncoder, groups: readonly GPUBindGroup[]) => void,
+export async function runDeviceKernel<const Q extends readonly GpuMessageQueue<any>[]>(
+  queues: Q,
+  encode: (pass: GPUComputePassEncoder, groups: { readonly [K in keyof Q]: GPUBindGroup }) => void,
   options: DeviceKernelOptions = {},
-): Promise<DeviceKernelResult[]> {
+): Promise<{ -readonly [K in keyof Q]: DeviceKernelResult }> {
   if (!Array.isArray(queues) || queues.length === 0) throw new TypeError('runDeviceKernel needs at least one GpuMessageQueue');
   if (typeof encode !== 'function') throw new TypeError('encode must be a function (pass, groups) => void');
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
@@ -78,7 +78,8 @@ export async function runDeviceKernel(
       (e): RunReadback[] => {
         queues.forEach((q, i) => encodeRunPrepare(e, q.storage, inboxes[i], q.runHeadCount));
         const pass = e.commands().beginComputePass({ label: 'ringkernel-user-kernel' });
-        encode(pass, queues.map((q) => q.storage.deviceApiGroup()));
+        // (one group per queue, in the queues' order: the tuple the caller's types promise)
+        encode(pass, queues.map((q) => q.storage.deviceApiGroup()) as unknown as { readonly [K in keyof Q]: GPUBindGroup });
         pass.end();
         return queues.map((q) => encodeRunCommit(e, q.storage, q.runHeadCount));
       },
@@ -113,7 +114,7 @@ export async function runDeviceKernel(
         return { popped, pushed };
       });
       if (firstError !== null) throw firstError;
-      return results;
+      return results as unknown as { -readonly [K in keyof Q]: DeviceKernelResult };
     } finally {
       rb.release();
     }

@@ -29,13 +29,20 @@ export type FieldType =
 export const MAX_ARRAY_LENGTH = 4096;
 
 type Vec<N extends number> = N extends 2 ? [number, number] : N extends 3 ? [number, number, number] : [number, number, number, number];
+/** Arrays typed as tuples up to this length (longer ones as number[]: a tuple of thousands helps nobody). */
+type TupleLength = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16;
+type Tuple<N extends number, T extends number[] = []> = T['length'] extends N ? T : Tuple<N, [...T, number]>;
 export type FieldValue<F extends FieldType> = F extends ScalarType
   ? number
   : F extends `vec${infer N extends number}<${string}>`
     ? Vec<N>
-    : F extends `array<${string}>`
-      ? number[]
-      : never;
+    : F extends `array<${ScalarType}, ${infer N extends number}>`
+      ? N extends TupleLength
+        ? Tuple<N>
+        : number[]
+      : F extends `array<${string}>`
+        ? number[]
+        : never;
 export type MessageOf<Fs extends Record<string, FieldType>> = { [K in keyof Fs]: FieldValue<Fs[K]> } & { priority?: number };
 
 export interface FieldLayout {
