@@ -82,6 +82,13 @@ export async function acquireDevice(options: { limits?: 'default' | 'adapter'; f
 }
 
 let shared: Promise<AcquiredDevice> | undefined;
+/** the shared device once acquired (and not lost): what the CPU backend checks WGSL on */
+let sharedReady: GPUDevice | null = null;
+
+/** The shared device if something in this process acquired it already, else null (never acquires one). */
+export function sharedDeviceIfAcquired(): GPUDevice | null {
+  return sharedReady;
+}
 
 /** The process-wide device queues use when none is given; replaced after it is lost. */
 export function sharedDevice(): Promise<AcquiredDevice> {
@@ -90,8 +97,10 @@ export function sharedDevice(): Promise<AcquiredDevice> {
     shared = p;
     p.then(
       (acq) => {
+        if (shared === p) sharedReady = acq.device;
         void acq.device.lost.then(() => {
           if (shared === p) shared = undefined;
+          if (sharedReady === acq.device) sharedReady = null;
         });
       },
       () => {

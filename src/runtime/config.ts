@@ -9,7 +9,11 @@ import type { RingKernelDefinition } from './kernel.js';
 export interface RuntimeOptions {
   /** Where kernels run: 'gpu' (WebGPU, default) or 'cpu' (their JavaScript handlers). */
   backend?: 'gpu' | 'cpu';
-  /** GPU backend: the device to use (default: ringkernel's shared device). */
+  /**
+   * GPU backend: the device to use (default: ringkernel's shared device). CPU backend: a device to
+   * compile each kernel's WGSL on at launch, so that WGSL which would not compile is refused on
+   * both backends (nothing runs on it; without one, the shared device if this process acquired it).
+   */
   device?: GPUDevice;
   /** Telemetry (telemetry(), allTelemetry(), prometheus()); default true. */
   telemetry?: boolean;
@@ -72,7 +76,9 @@ export function resolveOptions(options: RuntimeOptions): ResolvedOptions {
   const { backend = 'gpu', device, telemetry = true, onTick, ticksInFlight = DEFAULT_TICKS_IN_FLIGHT } = options;
   if (backend !== 'gpu' && backend !== 'cpu') throw new RangeError(`backend must be 'gpu' or 'cpu', got ${String(backend)}`);
   if (typeof telemetry !== 'boolean') throw new TypeError('telemetry must be a boolean');
-  if (device !== undefined && backend !== 'gpu') throw new TypeError("device is an option of the 'gpu' backend");
+  if (device !== undefined && (typeof device !== 'object' || device === null || typeof (device as { createShaderModule?: unknown }).createShaderModule !== 'function')) {
+    throw new TypeError('device must be a GPUDevice');
+  }
   if (onTick !== undefined && typeof onTick !== 'function') throw new TypeError('onTick must be a function');
   if (typeof ticksInFlight !== 'number' || !Number.isInteger(ticksInFlight) || ticksInFlight < 1 || ticksInFlight > MAX_TICKS_IN_FLIGHT) {
     throw new RangeError(`ticksInFlight must be an integer from 1 to ${MAX_TICKS_IN_FLIGHT}, got ${String(ticksInFlight)}`);

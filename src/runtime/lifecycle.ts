@@ -15,6 +15,7 @@ import type { Requests } from './requests.js';
 import type { TickScheduler } from './scheduler.js';
 import { KernelState } from './state.js';
 import { KernelClock } from './telemetry.js';
+import { checkWgsl } from './wgsl-check.js';
 
 /** What the lifecycle asks of the runtime. */
 export interface LifecycleHost {
@@ -29,6 +30,8 @@ export interface LifecycleHost {
   start(): Promise<void>;
   /** the GPU backend's once-per-process warm-up of the host paths, or null when there is none to wait for */
   warm(): Promise<void> | null;
+  /** CPU backend: a device to compile a kernel's WGSL on at launch, or null (the GPU backend compiles it itself) */
+  wgslDevice(): GPUDevice | null;
 }
 
 export class Lifecycle {
@@ -61,6 +64,14 @@ export class Lifecycle {
     const backend = h.backend;
     if (backend === null) throw new Error(`launch('${id}'): the runtime was shut down while it started`);
     if (h.kernels.has(id)) throw new KernelAlreadyExistsError(id);
+    const wgslDevice = h.wgslDevice();
+    if (wgslDevice !== null) {
+      // the WGSL the GPU backend would run, compiled: what does not compile is refused here too
+      await checkWgsl(wgslDevice, id, def, cfg.maxMessagesPerTick);
+      if (h.lostError) throw h.lostError;
+      if (h.backend !== backend) throw new Error(`launch('${id}'): the runtime was shut down while it started`);
+      if (h.kernels.has(id)) throw new KernelAlreadyExistsError(id);
+    }
     const downstream = cfg.sendsTo !== undefined ? h.kernels.downstreamFor(id, cfg.sendsTo) : undefined;
     if (downstream !== undefined) checkRoom(id, def, downstream);
     const record: KernelRecord = { id, def, config: cfg, state: KernelState.CREATED, kernel: null, clock: new KernelClock(), launching: null, terminating: null };

@@ -36,6 +36,7 @@ import { KernelHandle, type AnyFields, type HandleOf, type Output } from './hand
 import { Lifecycle } from './lifecycle.js';
 import { CpuBackend } from './cpu/backend.js';
 import { warmHostPaths, type WarmRuntime } from './warm-host.js';
+import { sharedDeviceIfAcquired } from '../device/acquire.js';
 
 export type { RuntimeOptions, TickTiming, LaunchConfig } from './config.js';
 export { DEFAULT_TICKS_IN_FLIGHT } from './config.js';
@@ -109,6 +110,7 @@ export class RingKernelRuntime {
       scheduler: this.scheduler,
       start: () => this.start(),
       warm: () => this.warmHost(),
+      wgslDevice: () => (this.options.backend === 'cpu' ? (this.options.device ?? sharedDeviceIfAcquired()) : null),
     });
   }
 
