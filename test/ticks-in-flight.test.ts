@@ -98,9 +98,7 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     const rt = await runtime();
     await launchPipeline(rt, 4096);
     const received: Got[] = [];
-    const consumer = (async () => {
-      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
-    })().catch((error: unknown) => error);
+    const consumer = consume(rt, received);
     const sent: Got[] = [];
     const replies: Promise<unknown>[] = [];
     for (let round = 0; round < 4; round++) {
@@ -159,9 +157,7 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     await rt.launch('a', double, { inputQueueSize: 4096, sendsTo: 'f', maxMessagesPerTick: 24 });
     for (const id of ['c', 'f', 'a']) await rt.activate(id);
     const received: Got[] = [];
-    const consumer = (async () => {
-      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
-    })().catch((error: unknown) => error);
+    const consumer = consume(rt, received);
     // v = 1: a makes 2, f emits two copies (v 0 and 1), c adds 10
     const sent: Got[] = [];
     for (let k = 0; k < 80; k++) {
@@ -197,9 +193,7 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     const rt = await runtime();
     await launchPipeline(rt, 1 << 14);
     const received: Got[] = [];
-    const consumer = (async () => {
-      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
-    })().catch((error: unknown) => error);
+    const consumer = consume(rt, received);
     const sent = await produceUntilOverlap(rt, 32);
     await rt.deactivate('a');
     expect(rt.inFlightTicks).toBe(0);
@@ -224,9 +218,7 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     const rt = await runtime();
     await launchPipeline(rt, 4096);
     const received: Got[] = [];
-    const consumer = (async () => {
-      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
-    })().catch((error: unknown) => error);
+    const consumer = consume(rt, received);
     const sent = await produceUntilOverlap(rt, 32);
     // upstream first, the ticks still in flight
     await Promise.all([rt.terminate('a'), rt.terminate('b'), rt.terminate('c')]);
@@ -240,9 +232,7 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     const rt = await runtime();
     await launchPipeline(rt, 4096);
     const received: Got[] = [];
-    const consumer = (async () => {
-      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
-    })().catch((error: unknown) => error);
+    const consumer = consume(rt, received);
     const sent = await produceUntilOverlap(rt, 32);
     const late = rt.sendMany('a', makeBatch(9999, 32, () => 128)).catch((error: unknown) => error);
     await rt.shutdown();
@@ -264,9 +254,7 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
       const accepted: Got[] = [];
       let rejected = 0;
       const received: Got[] = [];
-      const consumer = (async () => {
-        for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
-      })().catch((error: unknown) => error);
+      const consumer = consume(rt, received);
       for (let k = 0; k < 40; k++) {
         const batch = makeBatch(k, 24, () => 128);
         try {
@@ -334,9 +322,7 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     const rt = await runtime({ device });
     await launchPipeline(rt, 4096);
     const received: Got[] = [];
-    const consumer = (async () => {
-      for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
-    })().catch((error: unknown) => error);
+    const consumer = consume(rt, received);
     const sent = await produceUntilOverlap(rt, 32);
     const late = rt.sendMany('a', makeBatch(9999, 32, () => 128)).catch((error: unknown) => error);
     device.destroy();
@@ -348,6 +334,13 @@ describeGpu('ticks in flight (GPU backend, depth 3)', () => {
     expectSubsequence(received, sent);
   });
 });
+
+/** Receives from 'c' into `received` until a receive rejects (terminate, shutdown, loss); resolves with that error. */
+function consume(rt: RingKernelRuntime, received: Got[]): Promise<unknown> {
+  return (async () => {
+    for (;;) received.push(...((await rt.receiveMany('c', 4096)) as Got[]));
+  })().catch((error: unknown) => error);
+}
 
 async function launchPipeline(rt: RingKernelRuntime, queueSize: number): Promise<void> {
   await rt.launch('c', double, { inputQueueSize: queueSize, outputQueueSize: queueSize });
