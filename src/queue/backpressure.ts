@@ -85,17 +85,17 @@ export abstract class BackpressureQueue<T extends object, D> {
   protected readonly onDrop: ((message: T) => void) | undefined;
   protected readonly getters = new WaitList<T | T[], GetRequest>();
   protected readonly putters = new WaitList<void, PutRequest<T>>();
-
-  /** @internal Whether a put or putMany waits for room (a later put then waits behind it). */
-  get hasWaitingPutters(): boolean {
-    return this.putters.length !== 0;
-  }
   protected isClosed = false;
   protected enqueued = 0;
   protected dequeued = 0;
   protected dropped = 0;
   protected rejected = 0;
   protected timedOut = 0;
+
+  /** @internal Whether a put or putMany waits for room (a later put then waits behind it). */
+  get hasWaitingPutters(): boolean {
+    return this.putters.length !== 0;
+  }
 
   constructor(options: QueueOptions<T> | undefined) {
     const { maxSize, backpressure, onDrop } = resolveQueueOptions(options);

@@ -24,7 +24,7 @@ import type { PackedBatch } from '../gpu/packed.js';
 import { SendAdmission } from './admission.js';
 import type { Backend } from './backend.js';
 import { positiveInteger, resolveOptions, type LaunchConfig, type ResolvedOptions, type RuntimeOptions } from './config.js';
-import { KernelNotFoundError, KernelRouteError, KernelStalledError, KernelStateError } from './errors.js';
+import { KernelNotFoundError, KernelRouteError, KernelStalledError, KernelStateError, type StallReason } from './errors.js';
 import type { RingKernelDefinition } from './kernel.js';
 import { KernelTable, checkTransition, stateOf, type KernelRecord } from './kernels.js';
 import { Requests } from './requests.js';
@@ -423,21 +423,22 @@ export class RingKernelRuntime {
       }
     }
     if (this.lostError) throw this.lostError;
-    const stalled = this.kernels.upstreamFirst([...this.kernels.values()]).filter((r) => r.kernel !== null && stateOf(r) !== KernelState.TERMINATING && (r.kernel.inputSize > 0 || r.kernel.hasWaitingSenders));
+    const holding = this.kernels.upstreamFirst([...this.kernels.values()]).filter((r) => r.kernel !== null && stateOf(r) !== KernelState.TERMINATING && (r.kernel.inputSize > 0 || r.kernel.hasWaitingSenders));
     // (the one furthest down a chain is the cause: the kernels before it wait for its room)
-    const r = stalled.at(-1);
+    const r = holding.at(-1);
     if (r === undefined) return;
     const k = r.kernel!;
     const held = `${k.inputSize} message${k.inputSize === 1 ? ' waits' : 's wait'} in its input${k.hasWaitingSenders ? ', and senders wait for room in it' : ''}`;
-    if (r.state === KernelState.DEACTIVATED) throw new KernelStalledError(r.id, 'deactivated', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' is deactivated: ${held}`);
-    if (r.state !== KernelState.ACTIVE) throw new KernelStalledError(r.id, 'not-active', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' is not active (${stateOf(r)}): ${held}`);
+    const stall = (reason: StallReason, why: string) => new KernelStalledError(r.id, reason, k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' ${why}`);
+    if (r.state === KernelState.DEACTIVATED) throw stall('deactivated', `is deactivated: ${held}`);
+    if (r.state !== KernelState.ACTIVE) throw stall('not-active', `is not active (${stateOf(r)}): ${held}`);
     const where =
       r.config.sendsTo !== undefined
         ? `'${r.config.sendsTo}''s input queue has room for ${k.outputRoom} of the ${r.def.maxEmits} outputs a message may make`
         : k.outputRoom === 0
           ? `its output queue is full (${k.outputSize} outputs nobody received)`
           : `its output queue has room for ${k.outputRoom} of the ${r.def.maxEmits} outputs a message may make (${k.outputSize} outputs nobody received)`;
-    throw new KernelStalledError(r.id, 'output-full', k.inputSize, k.hasWaitingSenders, `drain: kernel '${r.id}' has no room for its outputs: ${where}; ${held}`);
+    throw stall('output-full', `has no room for its outputs: ${where}; ${held}`);
   }
 
   /**

@@ -65,9 +65,10 @@ fn rk_emit(rk_out: ${output.name}, rk_priority: u32) -> bool {
   if (rk_emits >= RK_MAX_EMITS) { return false; }
   let rk_base = (rk_j * RK_MAX_EMITS + rk_emits) * RK_S_OUT;
   var rk_o = rk_out; // (a variable: a loop indexes memory, not a value)
-  rk_work[rk_base] = min(rk_priority, 255u);
-  rk_klo = min(rk_klo, min(rk_priority, 255u));
-  rk_khi = max(rk_khi, min(rk_priority, 255u));
+  let rk_p = min(rk_priority, 255u);
+  rk_work[rk_base] = rk_p;
+  rk_klo = min(rk_klo, rk_p);
+  rk_khi = max(rk_khi, rk_p);
   ${stores.join('\n  ')}
   rk_work[rk_base + ${1 + tag}u] = rk_tag.x;
   rk_work[rk_base + ${2 + tag}u] = rk_tag.y;

@@ -299,8 +299,7 @@ export class GpuKernel implements BackendKernel {
     return this.output?.hasWork ?? false;
   }
   fitsAhead(count: number): boolean {
-    const q = this.input;
-    return !q.hasWaitingPutters && q.size + count <= q.maxSize;
+    return !this.hasWaitingSenders && this.input.size + count <= this.input.maxSize;
   }
   get hasWaitingSenders(): boolean {
     return this.input.hasWaitingPutters;
